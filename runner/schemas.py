@@ -1,0 +1,189 @@
+"""Structured-config schemas: one dataclass per config group, registered in Hydra's ConfigStore.
+
+A typo (``model.maxIters``) or a wrong type (``model.maxIter=foo``) fails when Hydra composes the
+config, naming the key, before any JVM or MLflow run starts. Classifier schemas carry their
+``_target_`` and Spark's own parameter names so config maps one-to-one onto the estimator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+PENGUINS = "pkg://runner.resources/penguins.csv"
+
+
+class MissingPolicy(str, Enum):
+    """What to do with rows that have missing values in feature columns."""
+
+    drop = "drop"
+    impute = "impute"
+
+
+class Metric(str, Enum):
+    """Metrics computed from the confusion matrix, named as Spark's MulticlassClassificationEvaluator."""
+
+    accuracy = "accuracy"
+    f1 = "f1"
+    weightedPrecision = "weightedPrecision"  # noqa: N815 - Spark's metric names
+    weightedRecall = "weightedRecall"  # noqa: N815
+    weightedTruePositiveRate = "weightedTruePositiveRate"  # noqa: N815
+    weightedFalsePositiveRate = "weightedFalsePositiveRate"  # noqa: N815
+    weightedFMeasure = "weightedFMeasure"  # noqa: N815
+    hammingLoss = "hammingLoss"  # noqa: N815
+
+
+class LogModels(str, Enum):
+    """Which runs log (and register) their fitted model."""
+
+    best = "best"  # a single run is its own best; in a sweep only the best trial
+    all = "all"
+    none = "none"
+
+
+@dataclass
+class SplitConfig:
+    train: float = 0.7
+    test: float = 0.3
+    seed: int = "${seed}"  # type: ignore[assignment]
+
+
+@dataclass
+class DataConfig:
+    name: str = "penguins"
+    format: str = "csv"
+    path: str = PENGUINS
+    options: dict[str, str] = field(default_factory=lambda: {"header": "true"})
+    # column -> Spark SQL type; every column the pipeline reads must be listed here
+    schema: dict[str, str] = field(default_factory=dict)
+    label: str = "Species"
+    class_names: list[str] = field(default_factory=list)
+    missing: MissingPolicy = MissingPolicy.drop
+    impute_strategy: str = "mean"
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+
+@dataclass
+class FeaturesConfig:
+    # name -> stage spec ({_target_: pyspark.ml.feature.X, param: value, ...}), in pipeline order
+    stages: dict[str, Any] = field(default_factory=dict)
+    output_col: str = "features"
+
+
+@dataclass
+class ClassifierConfig:
+    """Fields shared by every classifier; subclasses add Spark's hyperparameters."""
+
+    _target_: str = MISSING
+    # binary-only classifiers are wrapped in OneVsRest when the label has more than two classes
+    binary_only: bool = False
+
+
+@dataclass
+class LogisticRegressionConfig(ClassifierConfig):
+    _target_: str = "pyspark.ml.classification.LogisticRegression"
+    maxIter: int = 5  # noqa: N815 - Spark's parameter names
+    regParam: float = 0.5  # noqa: N815
+    elasticNetParam: float = 0.0  # noqa: N815
+    family: str = "auto"
+    fitIntercept: bool = True  # noqa: N815
+    standardization: bool = True
+    tol: float = 1e-6
+    threshold: float = 0.5
+    aggregationDepth: int = 2  # noqa: N815
+    maxBlockSizeInMB: float = 0.0  # noqa: N815
+
+
+@dataclass
+class EvaluationConfig:
+    metrics: list[Metric] = field(
+        default_factory=lambda: [
+            Metric.accuracy,
+            Metric.weightedRecall,
+            Metric.weightedPrecision,
+            Metric.f1,
+        ]
+    )
+    primary: Metric = Metric.accuracy
+    train_metrics: bool = True
+    confusion_matrix: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    # null: $MLFLOW_TRACKING_URI if set, else an sqlite store at outputs/mlflow.db
+    uri: Optional[str] = None
+    experiment_name: str = "runner"
+    registered_model_name: Optional[str] = "penguin-classifier"
+    log_models: LogModels = LogModels.best
+    log_datasets: bool = True
+    run_name: Optional[str] = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SparkConfig:
+    master: str = "local[*]"
+    # Spark Connect URL (sc://host:15002); when set it wins over master
+    remote: Optional[str] = None
+    app_name: str = "runner"
+    log_level: str = "ERROR"
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ServingConfig:
+    # null: models:/<tracking.registered_model_name>@champion, else its latest version
+    model_uri: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 5001
+    workers: int = 1
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass
+class PredictConfig:
+    model_uri: Optional[str] = None
+    input: Optional[str] = None
+    input_format: str = "parquet"
+    input_options: dict[str, str] = field(default_factory=dict)
+    output: Optional[str] = None
+    output_format: str = "parquet"
+    mode: str = "errorifexists"
+
+
+@dataclass
+class RunnerConfig:
+    data: DataConfig = MISSING
+    features: FeaturesConfig = MISSING
+    model: Any = MISSING
+    evaluation: EvaluationConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    spark: SparkConfig = MISSING
+    serving: ServingConfig = MISSING
+    predict: PredictConfig = MISSING
+    seed: int = 42
+
+
+MODEL_SCHEMAS: dict[str, type[ClassifierConfig]] = {
+    "logistic_regression": LogisticRegressionConfig,
+}
+
+
+def register_configs() -> None:
+    """Store every schema as ``base_<name>`` so YAML files can extend it through their defaults."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=RunnerConfig)
+    cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="features", name="base_features", node=FeaturesConfig)
+    cs.store(group="evaluation", name="base_evaluation", node=EvaluationConfig)
+    cs.store(group="tracking", name="base_tracking", node=TrackingConfig)
+    cs.store(group="spark", name="base_spark", node=SparkConfig)
+    cs.store(group="serving", name="base_serving", node=ServingConfig)
+    cs.store(group="predict", name="base_predict", node=PredictConfig)
+    for name, schema in MODEL_SCHEMAS.items():
+        cs.store(group="model", name=f"base_{name}", node=schema)

@@ -1,0 +1,87 @@
+"""One training run: check config, load data, build the pipeline, fit, evaluate, log, register."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner import data as data_mod
+from runner import evaluate, features, models, spark, tracking
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced: its id, test (and train) metrics, and the registered model if any."""
+
+    run_id: str
+    metrics: dict[str, float]
+    primary: str
+    tracking_uri: str
+    model: tracking.LoggedModel | None = None
+    train_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def value(self) -> float:
+        return self.metrics[self.primary]
+
+
+def check(cfg: DictConfig) -> None:
+    """Every check that needs neither a JVM nor data: classes, parameter names, paths."""
+    data_mod.check_config(cfg.data)
+    features.check(cfg.features)
+    models.check(cfg.model)
+
+
+def build_pipeline(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
+    """The Spark Pipeline (feature stages then classifier) and every stage's params by config key."""
+    from pyspark.ml import Pipeline
+
+    named = features.build(cfg.features)
+    classifier = models.build(cfg.model, cfg.features.output_col, cfg.data.label)
+    params = {f"features.{name}.{k}": v for name, stage in named for k, v in _params(stage).items()}
+    params.update({f"model.{k}": v for k, v in _params(classifier).items()})
+    return Pipeline(stages=[stage for _, stage in named] + [classifier]), params
+
+
+def _params(stage: Any) -> dict[str, Any]:
+    """Every param with a value (set or default), by Spark's name."""
+    return {p.name: v for p, v in stage.extractParamMap().items()}
+
+
+def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None = None,
+        parent_run_id: str | None = None) -> TrainResult:
+    """Train and log one run from a composed config."""
+    check(cfg)
+    session_future = spark.start_async(cfg.spark)  # the JVM starts while MLflow sets up
+    uri = tracking.configure(cfg.tracking)
+    session = session_future.result()
+    dataset = data_mod.load(session, cfg.data)
+    pipeline, params = build_pipeline(cfg)
+    tags = {**tracking.standard_tags(spark.master_of(session)), **dict(cfg.tracking.tags),
+            **(extra_tags or {})}
+    with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
+        tracking.log_config(OmegaConf.to_yaml(cfg, resolve=True), overrides)
+        tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
+                             "data.split.seed": cfg.data.split.seed})
+        if cfg.tracking.log_datasets:
+            tracking.log_dataset(dataset.train, dataset, cfg.data.name)
+        fitted = pipeline.fit(dataset.train)
+        metrics, counts = evaluate.evaluate(fitted, dataset.test, cfg.data.label, _names(cfg))
+        train_metrics: dict[str, float] = {}
+        if cfg.evaluation.train_metrics:
+            train_metrics, _ = evaluate.evaluate(fitted, dataset.train, cfg.data.label, _names(cfg))
+        tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()}})
+        if cfg.evaluation.confusion_matrix:
+            fig = evaluate.confusion_figure(counts, list(cfg.data.class_names), "test split")
+            tracking.log_figure(fig, "confusion_matrix.png")
+        logged = None
+        if cfg.tracking.log_models != "none":
+            signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
+            logged = tracking.log_model(fitted, signature, cfg.tracking.registered_model_name)
+    return TrainResult(run_id, metrics, str(cfg.evaluation.primary.value), uri, logged, train_metrics)
+
+
+def _names(cfg: DictConfig) -> list[str]:
+    return [m.value if hasattr(m, "value") else str(m) for m in cfg.evaluation.metrics]
