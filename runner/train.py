@@ -21,6 +21,7 @@ class TrainResult:
     tracking_uri: str
     model: tracking.LoggedModel | None = None
     train_metrics: dict[str, float] = field(default_factory=dict)
+    fitted: Any = field(default=None, repr=False, compare=False)  # the PipelineModel
 
     @property
     def value(self) -> float:
@@ -51,8 +52,12 @@ def _params(stage: Any) -> dict[str, Any]:
 
 
 def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None = None,
-        parent_run_id: str | None = None) -> TrainResult:
-    """Train and log one run from a composed config."""
+        parent_run_id: str | None = None, log_model: bool = True) -> TrainResult:
+    """Train and log one run from a composed config.
+
+    ``log_model=False`` leaves model logging to the caller (a sweep logs only its best trial's
+    model, through ``log_fitted_model``, once it knows which trial that is).
+    """
     check(cfg)
     session_future = spark.start_async(cfg.spark)  # the JVM starts while MLflow sets up
     uri = tracking.configure(cfg.tracking)
@@ -62,26 +67,45 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     tags = {**tracking.standard_tags(spark.master_of(session)), **dict(cfg.tracking.tags),
             **(extra_tags or {})}
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
-        tracking.log_config(OmegaConf.to_yaml(cfg, resolve=True), overrides)
-        tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
-                             "data.split.seed": cfg.data.split.seed})
-        if cfg.tracking.log_datasets:
-            tracking.log_dataset(dataset.train, dataset, cfg.data.name)
+        _log_inputs(cfg, overrides, params, dataset)
         fitted = pipeline.fit(dataset.train)
-        metrics, counts = evaluate.evaluate(fitted, dataset.test, cfg.data.label, _names(cfg))
-        train_metrics: dict[str, float] = {}
-        if cfg.evaluation.train_metrics:
-            train_metrics, _ = evaluate.evaluate(fitted, dataset.train, cfg.data.label, _names(cfg))
-        tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()}})
-        if cfg.evaluation.confusion_matrix:
-            fig = evaluate.confusion_figure(counts, list(cfg.data.class_names), "test split")
-            tracking.log_figure(fig, "confusion_matrix.png")
-        logged = None
-        if cfg.tracking.log_models != "none":
-            signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
-            logged = tracking.log_model(fitted, signature, cfg.tracking.registered_model_name)
-    return TrainResult(run_id, metrics, str(cfg.evaluation.primary.value), uri, logged, train_metrics)
+        metrics, train_metrics = _evaluate_and_log(cfg, fitted, dataset)
+        logged = log_fitted_model(cfg, fitted) if log_model else None
+    return TrainResult(run_id, metrics, enum_value(cfg.evaluation.primary), uri, logged,
+                       train_metrics, fitted)
 
 
-def _names(cfg: DictConfig) -> list[str]:
-    return [m.value if hasattr(m, "value") else str(m) for m in cfg.evaluation.metrics]
+def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
+                dataset: data_mod.Dataset) -> None:
+    tracking.log_config(OmegaConf.to_yaml(cfg, resolve=True), overrides)
+    tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
+                         "data.split.seed": cfg.data.split.seed})
+    if cfg.tracking.log_datasets:
+        tracking.log_dataset(dataset.train, dataset, cfg.data.name)
+
+
+def _evaluate_and_log(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
+                      ) -> tuple[dict[str, float], dict[str, float]]:
+    names = [enum_value(m) for m in cfg.evaluation.metrics]
+    metrics, counts = evaluate.evaluate(fitted, dataset.test, cfg.data.label, names)
+    train_metrics: dict[str, float] = {}
+    if cfg.evaluation.train_metrics:
+        train_metrics, _ = evaluate.evaluate(fitted, dataset.train, cfg.data.label, names)
+    tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()}})
+    if cfg.evaluation.confusion_matrix:
+        fig = evaluate.confusion_figure(counts, list(cfg.data.class_names), "test split")
+        tracking.log_figure(fig, "confusion_matrix.png")
+    return metrics, train_metrics
+
+
+def log_fitted_model(cfg: DictConfig, fitted: Any) -> tracking.LoggedModel | None:
+    """Log (and register) the fitted pipeline into the active run, unless log_models is none."""
+    if enum_value(cfg.tracking.log_models) == "none":
+        return None
+    signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
+    return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name)
+
+
+def enum_value(value: Any) -> str:
+    """A config enum's value, or the plain string when the config was loaded untyped."""
+    return str(value.value) if hasattr(value, "value") else str(value)

@@ -3,7 +3,6 @@ and configs composed with Hydra's compose API exactly as the CLI composes them."
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,5 +65,3 @@ def cfg_factory(mlflow_uri: str):
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
-
-os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
