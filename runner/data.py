@@ -15,12 +15,13 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
-from runner.errors import RunnerError
+from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 _cache: dict[str, Dataset] = {}
+NUMERIC_TYPES = frozenset({"int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ def check_config(cfg: Any) -> None:
     """Checks that need no data: run before the JVM starts."""
     if cfg.label not in cfg.schema:
         raise RunnerError(f"data.label {cfg.label!r} is not a column of data.schema")
+    if cfg.schema[cfg.label].lower() not in NUMERIC_TYPES:
+        raise RunnerError(f"data.schema: label {cfg.label!r} must be numeric (class indices 0..k-1), "
+                          f"not {cfg.schema[cfg.label]}")
     if not feature_columns(cfg):
         raise RunnerError("data.schema lists no feature columns besides the label")
     if cfg.split.train <= 0 or cfg.split.test <= 0:
@@ -82,69 +86,69 @@ def _read(spark: SparkSession, cfg: Any) -> DataFrame:
     try:
         return spark.read.format(cfg.format).options(**dict(cfg.options)).load(path)
     except Exception as exc:
-        raise RunnerError(f"data.path: cannot read {path} as {cfg.format}: {_first_line(exc)}")
+        raise RunnerError(f"data.path: cannot read {path} as {cfg.format}: {first_line(exc)}")
 
 
-def _typed(raw: DataFrame, cfg: Any) -> DataFrame:
-    """Cast every schema column; raise when a column is missing or a value does not cast."""
+def _casts(raw: DataFrame, cfg: Any) -> dict[str, Column]:
+    """One typed column per schema entry; raise when a schema column is not in the data."""
     from pyspark.sql import functions as F
 
     missing = [c for c in cfg.schema if c not in raw.columns]
     if missing:
         raise RunnerError(f"data: column(s) {missing} not found; the file has {raw.columns}")
-    casts = {c: F.col(f"`{c}`").try_cast(t) for c, t in cfg.schema.items()}
-    failed = {
-        c: F.col(f"`{c}`").isNotNull() & (F.trim(F.col(f"`{c}`").cast("string")) != "")
-        & cast.isNull()
-        for c, cast in casts.items()
-    }
-    counts = raw.agg(*[F.sum(f.cast("int")).alias(c) for c, f in failed.items()]).first()
-    for column, count in (counts.asDict() if counts else {}).items():
-        if count:
-            example = raw.where(failed[column]).select(f"`{column}`").first()
-            raise RunnerError(
-                f"data: column {column!r}: {count} value(s) do not cast to "
-                f"{cfg.schema[column]}, e.g. {example[0] if example else '?'!r}"
-            )
-    return raw.select([cast.alias(c) for c, cast in casts.items()])
+    return {c: F.col(f"`{c}`").try_cast(t).alias(c) for c, t in cfg.schema.items()}
 
 
-def _digest(df: DataFrame) -> str:
-    """Order-independent content hash of the typed rows (xor and low-word sum of row hashes)."""
+def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], label: str) -> Row:
+    """One Spark job: values that fail to cast per column, kept rows, classes, content digest."""
     from pyspark.sql import functions as F
 
-    row = F.xxhash64(*[F.col(f"`{c}`") for c in df.columns])
-    xor, low = df.agg(F.bit_xor(row), F.sum(row.bitwiseAND(0xFFFFFFFF))).first()
-    return f"{(xor or 0) & 0xFFFFFFFFFFFFFFFF:016x}{(low or 0) & 0xFFFFFFFF:08x}"
+    failed = {c: F.col(f"`{c}`").isNotNull() & (F.trim(F.col(f"`{c}`").cast("string")) != "")
+              & cast.isNull() for c, cast in casts.items()}
+    kept = F.lit(True)
+    for column in needed:
+        kept = kept & casts[column].isNotNull()
+    row_hash = F.xxhash64(*casts.values())
+    return raw.agg(
+        *[F.sum(f.cast("int")).alias(f"bad:{c}") for c, f in failed.items()],
+        F.sum(kept.cast("int")).alias("kept"),
+        F.array_sort(F.collect_set(F.when(kept, casts[label]))).alias("classes"),
+        F.bit_xor(row_hash).alias("xor"),
+        F.sum(row_hash.bitwiseAND(0xFFFFFFFF)).alias("low"),
+    ).first()
+
+
+def _check_casts(raw: DataFrame, profile: Row, cfg: Any) -> None:
+    from pyspark.sql import functions as F
+
+    for column, type_ in cfg.schema.items():
+        count = profile[f"bad:{column}"]
+        if count:
+            bad = F.col(f"`{column}`").isNotNull() & F.col(f"`{column}`").try_cast(type_).isNull()
+            example = raw.where(bad).select(f"`{column}`").first()
+            raise RunnerError(f"data: column {column!r}: {count} value(s) do not cast to {type_}, "
+                              f"e.g. {example[0] if example else '?'!r}")
 
 
 def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
-    typed = _typed(_read(spark, cfg), cfg)
+    raw = _read(spark, cfg)
+    casts = _casts(raw, cfg)
     features = feature_columns(cfg)
     needed = [*features, cfg.label] if cfg.missing == "drop" else [cfg.label]
-    clean = typed.dropna(subset=needed).cache()
-    stats = clean.groupBy(cfg.label).count().collect()
-    rows = sum(r["count"] for r in stats)
+    profile = _profile(raw, casts, needed, cfg.label)
+    _check_casts(raw, profile, cfg)
+    rows, classes = int(profile["kept"] or 0), [int(c) for c in profile["classes"]]
     if rows == 0:
         raise RunnerError(f"data: no rows left after dropping rows with missing {needed}")
-    classes = sorted(int(r[cfg.label]) for r in stats)
     if len(classes) < 2:
         raise RunnerError(f"data: label {cfg.label!r} has a single class {classes}; need >= 2")
+    clean = raw.select(*casts.values()).dropna(subset=needed).cache()
     train, test = clean.randomSplit([cfg.split.train, cfg.split.test], seed=int(cfg.split.seed))
-    train, test = train.cache(), test.cache()
-    train_rows, test_rows = train.count(), test.count()
-    if test_rows == 0 or train_rows == 0:
-        raise RunnerError(
-            f"data.split: {cfg.split.train}/{cfg.split.test} of {rows} rows leaves "
-            f"{'test' if test_rows == 0 else 'train'} empty"
-        )
-    return Dataset(
-        train=train, test=test, path=resolve_path(cfg.path), digest=_digest(typed), rows=rows,
-        train_rows=train_rows, test_rows=test_rows, features=features, label=cfg.label,
-        classes=classes,
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    test_rows = test.count()
+    if test_rows in (0, rows):
+        raise RunnerError(f"data.split: {cfg.split.train}/{cfg.split.test} of {rows} rows leaves "
+                          f"{'test' if test_rows == 0 else 'train'} empty")
+    digest = f"{(profile['xor'] or 0) & 2**64 - 1:016x}{(profile['low'] or 0) & 2**32 - 1:08x}"
+    return Dataset(train=train, test=test, path=resolve_path(cfg.path), digest=digest, rows=rows,
+                   train_rows=rows - test_rows, test_rows=test_rows, features=features,
+                   label=cfg.label, classes=classes)

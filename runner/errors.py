@@ -7,3 +7,9 @@ traceback.
 
 class RunnerError(Exception):
     """A problem the user can fix, described in one line."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text: py4j and MLflow errors carry pages after it."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner import __version__
-from runner.errors import RunnerError
+from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from pyspark.sql import DataFrame
-
     from runner.data import Dataset
 
 DEFAULT_STORE = os.path.join("outputs", "mlflow.db")
@@ -37,23 +35,31 @@ def resolve_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath(DEFAULT_STORE)}"
 
 
-def configure(cfg: Any) -> str:
-    """Point MLflow at the store and experiment of a ``tracking`` config; return the store URI."""
+def use_store(uri: str | None) -> str:
+    """Point MLflow at a store (resolved as in ``resolve_uri``) without choosing an experiment."""
     import mlflow
 
     for noisy in ("alembic", "mlflow.store", "mlflow.tracking"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    uri = resolve_uri(cfg.uri)
-    if uri.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(uri[len("sqlite:///"):]) or ".", exist_ok=True)
-    mlflow.set_tracking_uri(uri)
+    resolved = resolve_uri(uri)
+    if resolved.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(resolved[len("sqlite:///"):]) or ".", exist_ok=True)
+    mlflow.set_tracking_uri(resolved)
+    return resolved
+
+
+def configure(cfg: Any) -> str:
+    """Point MLflow at the store and experiment of a ``tracking`` config; return the store URI."""
+    import mlflow
+
+    uri = use_store(cfg.uri)
     try:
         experiment = mlflow.get_experiment_by_name(cfg.experiment_name)
         if experiment is None:
             mlflow.create_experiment(cfg.experiment_name, artifact_location=_artifact_root(uri, cfg))
         mlflow.set_experiment(cfg.experiment_name)
     except Exception as exc:
-        raise RunnerError(f"tracking.uri={uri}: cannot use the MLflow store: {_first_line(exc)}") from exc
+        raise RunnerError(f"tracking.uri={uri}: cannot use the MLflow store: {first_line(exc)}") from exc
     return uri
 
 
@@ -78,7 +84,7 @@ def run(name: str | None, tags: dict[str, str], parent_run_id: str | None = None
         mlflow.end_run("KILLED")
         raise
     except BaseException as exc:
-        mlflow.set_tag(TAG_PREFIX + "error", f"{type(exc).__name__}: {_first_line(exc)}"[:5000])
+        mlflow.set_tag(TAG_PREFIX + "error", f"{type(exc).__name__}: {first_line(exc)}"[:5000])
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
@@ -137,11 +143,18 @@ def log_figure(fig: Figure, name: str) -> None:
     mlflow.log_figure(fig, name)
 
 
-def log_dataset(df: DataFrame, data: Dataset, name: str) -> None:
-    """The data set as a run input: source path, digest of the typed rows, schema, targets."""
-    import mlflow
+def log_dataset(data: Dataset, name: str, schema: dict[str, str]) -> None:
+    """The data set as a run input: source path, digest of the typed rows, declared schema.
 
-    dataset = mlflow.data.from_spark(df, path=data.path, name=name, digest=data.digest, targets=data.label)
+    Built from what runner already computed, so logging it costs no Spark job.
+    """
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.spark_dataset_source import SparkDatasetSource
+    from mlflow.types import ColSpec, Schema
+
+    columns = Schema([ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c) for c, t in schema.items()])
+    dataset = MetaDataset(SparkDatasetSource(path=data.path), name=name, digest=data.digest, schema=columns)
     mlflow.log_input(dataset, context="training")
 
 
@@ -204,7 +217,7 @@ def fetch_run(run_id: str) -> LoggedRun:
         config_yaml = mlflow.artifacts.load_text(f"runs:/{run_id}/{CONFIG_ARTIFACT}")
         overrides = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/{OVERRIDES_ARTIFACT}"))
     except MlflowException as exc:
-        raise RunnerError(f"run {run_id}: {_first_line(exc)} (is tracking.uri the store it was logged to?)") from exc
+        raise RunnerError(f"run {run_id}: {first_line(exc)} (is tracking.uri the store it was logged to?)") from exc
     inputs = found.inputs.dataset_inputs if found.inputs else []
     return LoggedRun(
         run_id=run_id, config_yaml=config_yaml, overrides=list(overrides or []),
@@ -218,6 +231,127 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}" if not uri.startswith("http") else f"open {uri}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+
+# ---- model resolution for serving and batch scoring ----------------------------------------
+
+CHAMPION_ALIAS = "champion"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model found in the store and downloaded: where it is and what it is."""
+
+    uri: str  # the URI it was loaded from (models:/<name>/<version> once resolved)
+    local_path: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    alias: str | None = None
+
+
+def resolve_model(model_uri: str | None, registered_name: str | None) -> ResolvedModel:
+    """``model_uri`` if given, else ``models:/<name>@champion``, else the name's latest version.
+
+    Downloads the model's files (a no-op copy for local paths) and raises RunnerError naming what
+    was looked for when nothing is found. Call ``use_store`` first.
+    """
+    import mlflow
+
+    name, version, alias = _registry_version(model_uri, registered_name)
+    uri = model_uri or f"models:/{name}/{version}"
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+        run_id = _mlmodel(local).run_id
+    except Exception as exc:
+        raise RunnerError(f"model {uri}: {first_line(exc)}") from exc
+    return ResolvedModel(uri, local, name, version, run_id, alias)
+
+
+def _registry_version(model_uri: str | None, registered_name: str | None
+                      ) -> tuple[str | None, str | None, str | None]:
+    """(name, version, alias) of a models:/ URI or of the registered name's default version."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if model_uri and not model_uri.startswith("models:/"):
+        return None, None, None
+    if model_uri:
+        name, _, ref = model_uri[len("models:/"):].partition("@")
+        name, _, number = name.partition("/")
+        alias = ref or None
+    elif registered_name:
+        name, number, alias = registered_name, "", CHAMPION_ALIAS
+    else:
+        raise RunnerError("no model: set the model URI or tracking.registered_model_name")
+    client = MlflowClient()
+    try:
+        if number and number != "latest":
+            return name, client.get_model_version(name, number).version, None
+        if alias:
+            return name, client.get_model_version_by_alias(name, alias).version, alias
+    except MlflowException as exc:
+        if model_uri:  # asked for explicitly: no fallback
+            raise RunnerError(f"model {model_uri}: {first_line(exc)}") from exc
+    return name, _latest_version(client, name), None
+
+
+def _latest_version(client: Any, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException as exc:
+        raise RunnerError(f"registered model {name!r}: {first_line(exc)}") from exc
+    if not versions:
+        raise RunnerError(f"registered model {name!r} has no versions in {mlflow_uri()}: train one "
+                          "with `runner`, or set the model URI (runs:/<run id>/model)")
+    return str(max(int(v.version) for v in versions))
+
+
+def mlflow_uri() -> str:
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
+def _mlmodel(local_path: str) -> Any:
+    from mlflow.models import Model
+
+    return Model.load(os.path.join(local_path, "MLmodel"))
+
+
+def model_inputs(local_path: str) -> list[tuple[str, str]]:
+    """The model signature's input columns as (name, MLflow type name); empty without one."""
+    schema = _mlmodel(local_path).get_input_schema()
+    if schema is None or not schema.has_input_names():
+        return []
+    return [(spec.name, str(spec.type.name)) for spec in schema.inputs]
+
+
+def model_flavors(local_path: str) -> dict[str, dict[str, Any]]:
+    """The MLmodel's flavors, by name, with their settings (loader_module, data, ...)."""
+    return dict(_mlmodel(local_path).flavors)
+
+
+def run_class_names(run_id: str | None) -> list[str]:
+    """``data.class_names`` from a run's logged config; empty when the run or config is absent."""
+    import mlflow
+    import yaml
+
+    if not run_id:
+        return []
+    try:
+        config = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/{CONFIG_ARTIFACT}"))
+        return [str(c) for c in (config.get("data") or {}).get("class_names") or []]
+    except Exception:  # a model logged outside runner has no config: labels are optional
+        return []
+
+
+def load_spark_model(local_path: str) -> Any:
+    """The spark flavor's PipelineModel (needs an active SparkSession)."""
+    import mlflow.spark
+
+    try:
+        return mlflow.spark.load_model(local_path)
+    except Exception as exc:
+        raise RunnerError(f"model at {local_path}: cannot load it: {first_line(exc)}") from exc
