@@ -18,7 +18,7 @@ LAB_REQUEST = {
          "FlipperLength": 210, "BodyMass": 4450}
     ]
 }
-TEST_SPARK_OVERRIDES = ["spark.master=local[2]"]
+TEST_SPARK_OVERRIDES = ["spark.master='local[2]'"]  # quoted: Hydra's grammar rejects bare []
 
 
 @pytest.fixture(scope="session")
