@@ -1,0 +1,346 @@
+"""Pure request handling for the scoring server: payload bytes + content type -> (status, body).
+
+Speaks MLflow's scoring protocol: JSON with exactly one of ``dataframe_records``,
+``dataframe_split``, ``instances`` or ``inputs`` (plus optional ``params``), or CSV with a header.
+Columns are built straight from the parsed JSON into numpy arrays (no pandas on the hot path) and
+checked against the model's input schema, so every client mistake becomes a 4xx with MLflow's error
+shape ``{"error_code": ..., "message": ...}`` naming the problem. No I/O here: the HTTP shell in
+``runner.serve`` only adapts these functions, and the tests call them without a server.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+JSON = "application/json"
+CSV = "text/csv"
+INPUT_FIELDS = ("dataframe_records", "dataframe_split", "instances", "inputs")
+PARAMS = ("probabilities", "labels")
+NUMERIC = frozenset({"double", "float"})
+INTEGER = frozenset({"long", "integer"})
+# the lab's request: the page's example when the model takes the lab's columns
+LAB_RECORD = {"Island": "Biscoe", "CulmenLength": 48.7, "CulmenDepth": 14.1,
+              "FlipperLength": 210, "BodyMass": 4450}
+
+
+class ScoringError(Exception):
+    """Rows the model rejects (unseen category, null or NaN where handleInvalid=error)."""
+
+
+class RequestError(Exception):
+    """A client mistake: becomes a 4xx response with MLflow's error shape."""
+
+    def __init__(self, message: str, status: int = 400, error_code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class Scorer(Protocol):
+    """What the server needs from a model: columns in, output columns out.
+
+    ``predict_columns`` takes one numpy array (or list) per input column and returns at least
+    ``prediction`` (n,), and ``probability`` (n, k) when the model has it. It raises
+    ``ScoringError`` (or the compiled scorer's own) for rows the model rejects.
+    """
+
+    kind: str  # "compiled" or "spark"
+
+    def predict_columns(self, columns: dict[str, Any]) -> dict[str, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What /metadata reports and what parsing checks requests against."""
+
+    uri: str
+    inputs: tuple[tuple[str, str], ...]  # (column, MLflow type) in signature order
+    class_names: tuple[str, ...] = ()
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    scorer: str = ""
+    scorer_note: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "model_uri": self.uri, "name": self.name, "version": self.version,
+            "run_id": self.run_id, "scorer": self.scorer, "scorer_note": self.scorer_note,
+            "input_schema": [{"name": n, "type": t} for n, t in self.inputs],
+            "class_labels": list(self.class_names), "example": example_request(self.inputs),
+            **self.versions,
+        }
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = JSON
+
+
+def error(message: str, status: int = 400, error_code: str = "BAD_REQUEST") -> Response:
+    body = json.dumps({"error_code": error_code, "message": message})
+    return Response(status, body.encode())
+
+
+def invocations(body: bytes, content_type: str | None, query: str, scorer: Scorer,
+                info: ModelInfo) -> Response:
+    """Answer one POST /invocations; never raises for anything the client sent.
+
+    Args:
+        body: the raw request body.
+        content_type: the Content-Type header (parameters such as charset are ignored).
+        query: the URL's query string; ``probabilities`` and ``labels`` may be set there too.
+        scorer: the model.
+        info: the model's input schema and class labels.
+    """
+    try:
+        records_or_columns, params = parse(body, content_type, query)
+        columns = to_columns(records_or_columns, info.inputs)
+        try:
+            outputs = scorer.predict_columns(columns)
+        except Exception as exc:
+            if not _is_scoring_error(exc):
+                raise
+            raise RequestError(f"the model rejected the input: {exc}") from exc
+        return Response(200, format_predictions(outputs, params, info.class_names))
+    except RequestError as exc:
+        return error(str(exc), exc.status, exc.error_code)
+
+
+def _is_scoring_error(exc: Exception) -> bool:
+    # the compiled scorer has its own ScoringError class; match it by name to stay decoupled
+    return isinstance(exc, ScoringError) or type(exc).__name__ == "ScoringError"
+
+
+def parse(body: bytes, content_type: str | None, query: str = "") -> tuple[Any, dict[str, bool]]:
+    """Decode a request into records (list of dicts) or columns (dict of lists), and params."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    params = _query_params(query)
+    if media == JSON:
+        data, json_params = _parse_json(body)
+        return data, {**_check_params(json_params), **params}
+    if media == CSV:
+        return _parse_csv(body), params
+    shown = media or "none"
+    raise RequestError(f"unsupported Content-Type {shown!r}: send {JSON} or {CSV}", 415)
+
+
+def _query_params(query: str) -> dict[str, bool]:
+    if not query:
+        return {}
+    try:  # a bare flag (?labels) means true
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=len(PARAMS) + 1)
+    except ValueError as exc:
+        raise RequestError(f"malformed query string: {exc}") from exc
+    return _check_params(dict(pairs))
+
+
+def _check_params(params: Any) -> dict[str, bool]:
+    if not isinstance(params, Mapping):
+        raise RequestError('"params" must be a JSON object, e.g. {"probabilities": true}')
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        allowed = ", ".join(PARAMS)
+        raise RequestError(f"unknown param(s) {', '.join(unknown)}: allowed are {allowed}")
+    return {k: _flag(k, v) for k, v in params.items()}
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise RequestError(f"param {name} must be true or false, got {value!r}")
+
+
+def _parse_json(body: bytes) -> tuple[Any, Any]:
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise RequestError(f"malformed JSON: {exc}") from exc
+    fields = [k for k in INPUT_FIELDS if k in doc] if isinstance(doc, dict) else []
+    extra = sorted(set(doc) - set(INPUT_FIELDS) - {"params"}) if isinstance(doc, dict) else []
+    if len(fields) != 1 or extra:
+        got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        raise RequestError("the JSON body must be an object with exactly one of "
+                           f"{list(INPUT_FIELDS)} (and optionally 'params'); got {got}")
+    data = doc[fields[0]]
+    if fields[0] == "dataframe_split":
+        data = _split_to_records(data)
+    return data, doc.get("params") or {}
+
+
+def _split_to_records(split: Any) -> list[dict[str, Any]]:
+    if not isinstance(split, dict) or "columns" not in split or "data" not in split:
+        raise RequestError('dataframe_split must be {"columns": [...], "data": [[...], ...]}')
+    columns, rows = split["columns"], split["data"]
+    if not isinstance(columns, list) or not isinstance(rows, list):
+        raise RequestError("dataframe_split: columns and data must be lists")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise RequestError(f"dataframe_split: row {i} must be a list of {len(columns)} values")
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _parse_csv(body: bytes) -> dict[str, list[Any]]:
+    try:
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RequestError(f"malformed CSV: {exc}") from exc
+    rows = [r for r in rows if r]
+    if not rows:
+        raise RequestError("empty CSV: send a header row and at least one data row")
+    header, data = rows[0], rows[1:]
+    for i, row in enumerate(data):
+        if len(row) != len(header):
+            raise RequestError(f"CSV row {i + 1} has {len(row)} fields, the header {len(header)}")
+    # CSV carries only text: empty fields are nulls, numbers are converted in to_columns
+    return {name: [_csv_value(r[j]) for r in data] for j, name in enumerate(header)}
+
+
+def _csv_value(text: str) -> Any:
+    return None if text == "" else _CsvText(text)
+
+
+class _CsvText(str):
+    """A CSV field: numeric columns may parse it, unlike a JSON string."""
+
+
+def to_columns(data: Any, inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Records (list of dicts) or columns (dict of lists) -> one typed array per model input.
+
+    Raises RequestError for no rows, missing or unknown columns, and values of the wrong type.
+    Nulls stay None (a column with any is a list) and NaN stays NaN: whether they are allowed is
+    the model's call (its handleInvalid), so the scorer raises for them, not the parser.
+    """
+    if isinstance(data, list):
+        raw = _records_to_lists(data, inputs)
+    elif isinstance(data, dict):
+        raw = _check_names(data, inputs)
+        lengths = {len(v) if isinstance(v, list) else -1 for v in raw.values()}
+        if -1 in lengths or len(lengths) > 1:
+            raise RequestError("columnar input must map each column to a list, all of one length")
+    else:
+        got = type(data).__name__
+        raise RequestError(f"expected a list of records or an object of columns, got {got}")
+    if not raw or not next(iter(raw.values())):
+        raise RequestError("no rows to score: send at least one record")
+    return {name: _typed(name, kind, raw[name]) for name, kind in inputs}
+
+
+def _records_to_lists(records: list[Any], inputs: Sequence[tuple[str, str]]
+                      ) -> dict[str, list[Any]]:
+    names = [n for n, _ in inputs]
+    expected = set(names)
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            got = type(rec).__name__
+            raise RequestError(f"record {i} must be an object of column: value, got {got}")
+        if rec.keys() != expected:
+            _check_names(rec, inputs, f"record {i}: ")
+    return {n: [rec[n] for rec in records] for n in names}
+
+
+def _check_names(given: Mapping[str, Any], inputs: Sequence[tuple[str, str]],
+                 where: str = "") -> Mapping[str, Any]:
+    names = [n for n, _ in inputs]
+    missing = [n for n in names if n not in given]
+    unknown = sorted(set(given) - set(names))
+    problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
+        [f"unknown column(s) {', '.join(map(str, unknown))}"] if unknown else [])
+    if problems:
+        schema = ", ".join(f"{n} ({t})" for n, t in inputs)
+        raise RequestError(f"{where}{'; '.join(problems)}. The model takes: {schema}")
+    return given
+
+
+def _typed(name: str, kind: str, values: list[Any]) -> Any:
+    if kind in NUMERIC or kind in INTEGER:
+        numbers = [_number(name, kind, i, v) for i, v in enumerate(values)]
+        if None in numbers:  # Spark keeps NULL apart from NaN: a list keeps None for the scorer
+            return numbers
+        return np.array(numbers, dtype=np.float64 if kind in NUMERIC else np.int64)
+    if kind == "string":
+        for i, v in enumerate(values):
+            if v is not None and not isinstance(v, str):
+                raise RequestError(f"column {name} row {i}: expected a string, got {v!r}")
+        return np.array([None if v is None else str(v) for v in values], dtype=object)
+    if kind == "boolean":
+        return np.array([_boolean(name, i, v) for i, v in enumerate(values)], dtype=object)
+    return np.array(values, dtype=object)
+
+
+def _number(name: str, kind: str, row: int, value: Any) -> float | int | None:
+    t = type(value)
+    if t is float or t is int:  # bool is an int subclass but not `int` itself: rejected below
+        if kind in INTEGER and t is float and not value.is_integer():
+            raise RequestError(f"column {name} row {row}: expected an integer, got {value!r}")
+        return value
+    if value is None:
+        return None
+    if t is _CsvText:
+        try:
+            return float(value) if kind in NUMERIC else int(value)
+        except ValueError:
+            pass
+    raise RequestError(f"column {name} row {row}: expected a number ({kind}), got {value!r}")
+
+
+def _boolean(name: str, row: int, value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, _CsvText) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise RequestError(f"column {name} row {row}: expected true or false, got {value!r}")
+
+
+def format_predictions(outputs: Mapping[str, np.ndarray], params: Mapping[str, bool],
+                       class_names: Sequence[str]) -> bytes:
+    """``{"predictions": [1.0, ...]}`` as ``mlflow models serve`` answers for a spark model; with
+    ``probabilities`` or ``labels`` each prediction becomes a record with those fields added."""
+    predictions = [float(p) for p in outputs["prediction"]]
+    want_proba, want_labels = params.get("probabilities", False), params.get("labels", False)
+    if not (want_proba or want_labels):
+        return json.dumps({"predictions": predictions}).encode()
+    records: list[dict[str, Any]] = [{"prediction": p} for p in predictions]
+    if want_labels:
+        for rec in records:
+            rec["label"] = _label(rec["prediction"], class_names)
+    if want_proba:
+        proba = outputs.get("probability")
+        if proba is None:
+            raise RequestError("this model has no class probabilities; ask for labels only")
+        for rec, row in zip(records, np.asarray(proba).tolist(), strict=True):
+            rec["probabilities"] = dict(zip(_names(len(row), class_names), row, strict=True))
+    return json.dumps({"predictions": records}).encode()
+
+
+def _label(prediction: float, class_names: Sequence[str]) -> str | None:
+    index = int(prediction)
+    return class_names[index] if 0 <= index < len(class_names) else None
+
+
+def _names(k: int, class_names: Sequence[str]) -> list[str]:
+    return list(class_names) if len(class_names) == k else [str(i) for i in range(k)]
+
+
+def example_request(inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """A request the page can prefill: the lab's penguin when the columns match, else zeros."""
+    if {n for n, _ in inputs} == set(LAB_RECORD):
+        return {"dataframe_records": [dict(LAB_RECORD)]}
+    blank = {"string": "", "boolean": False}
+    return {"dataframe_records": [{n: blank.get(t, 0) for n, t in inputs}]}
