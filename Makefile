@@ -1,0 +1,31 @@
+# The two commands of README: `make run` (set up, then train the lab's default run) and
+# `make test` (set up, then pass the tests). Both start from a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SOURCES := pyproject.toml $(shell find runner hydra_plugins -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+.PHONY: setup run test lint bench
+
+setup: $(VENV)/.installed
+
+# a regular (not editable) install: what users get, config tree and data shipped in the package
+$(VENV)/.installed: $(SOURCES)
+	bash scripts/ensure_java.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --force-reinstall --no-deps . && $(PY) -m pip install -q ".[test]"
+	touch $@
+
+run: setup
+	$(VENV)/bin/runner $(ARGS)
+
+test: setup
+	bash scripts/ensure_test_tools.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check runner hydra_plugins tests benchmarks
+	$(VENV)/bin/mypy runner
+
+bench: setup
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
