@@ -43,9 +43,13 @@ def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
 
 def train_task(cfg: DictConfig) -> float:
     """Train one run; the return value is the primary metric, which sweepers optimize."""
-    from runner import report, train
+    from runner import report, sweep, train
 
-    result = train.run(cfg, list(HydraConfig.get().overrides.task))
+    overrides = list(HydraConfig.get().overrides.task)
+    active = sweep.current() if _is_multirun() else None
+    if active is not None:  # a child run of the sweep's parent; progress comes from the callback
+        return active.trial(cfg, overrides)
+    result = train.run(cfg, overrides)
     print(report.summary(result))
     return result.value
 

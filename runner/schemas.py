@@ -120,6 +120,9 @@ class TrackingConfig:
     experiment_name: str = "runner"
     registered_model_name: Optional[str] = "penguin-classifier"
     log_models: LogModels = LogModels.best
+    # a newly registered best becomes @champion only if its primary metric beats the current
+    # champion's by more than this; otherwise it is @challenger
+    champion_margin: float = 0.0
     log_datasets: bool = True
     run_name: Optional[str] = None
     tags: dict[str, str] = field(default_factory=dict)

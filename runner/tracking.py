@@ -355,3 +355,149 @@ def load_spark_model(local_path: str) -> Any:
         return mlflow.spark.load_model(local_path)
     except Exception as exc:
         raise RunnerError(f"model at {local_path}: cannot load it: {first_line(exc)}") from exc
+
+
+# --- Sweeps: the parent run (driven through MlflowClient, so it never sits on the fluent
+# active-run stack the trials use), its child runs, and the champion/challenger aliases.
+
+SWEEP_TAG = TAG_PREFIX + "sweep."
+ERROR_TAG = TAG_PREFIX + "error"
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A trial as MLflow recorded it."""
+
+    run_id: str
+    status: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+def experiment_id(name: str) -> str:
+    """Id of an experiment that ``configure`` has already created."""
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        raise RunnerError(f"tracking.experiment_name={name!r}: experiment not found")
+    return str(experiment.experiment_id)
+
+
+def start_parent(experiment: str, name: str, tags: dict[str, str]) -> str:
+    """Create a sweep's parent run (RUNNING) and return its id."""
+    from mlflow import MlflowClient
+
+    return str(MlflowClient().create_run(experiment, tags=tags, run_name=name).info.run_id)
+
+
+def reopen_parent(run_id: str) -> bool:
+    """Mark an interrupted parent run RUNNING again; False when the store does not have it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        return False
+    client.update_run(run_id, status="RUNNING")
+    return True
+
+
+def log_to_run(run_id: str, params: dict[str, Any] | None = None,
+               metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None) -> None:
+    """Params, metrics and tags in one ``log_batch`` call (params already logged are skipped)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.utils.time import get_current_time_millis
+
+    client = MlflowClient()
+    logged = client.get_run(run_id).data.params
+    now = get_current_time_millis()
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, str(v)[:6000]) for k, v in (params or {}).items() if k not in logged],
+        tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
+    )
+
+
+def log_run_text(run_id: str, text: str, path: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().log_text(run_id, text, path)
+
+
+def log_run_figure(run_id: str, fig: Figure, path: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().log_figure(run_id, fig, path)
+
+
+def end_parent(run_id: str, status: str) -> None:
+    """FINISHED, FAILED or KILLED."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_terminated(run_id, status)
+
+
+def child_runs(experiment: str, parent_run_id: str) -> list[ChildRun]:
+    """Every run whose ``mlflow.parentRunId`` is the given parent, oldest first."""
+    from mlflow import MlflowClient
+
+    runs = MlflowClient().search_runs(
+        [experiment], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=50000, order_by=["attributes.start_time ASC"],
+    )
+    return [ChildRun(r.info.run_id, r.info.status, dict(r.data.metrics), dict(r.data.tags))
+            for r in runs]
+
+
+def kill_running(runs: list[ChildRun]) -> int:
+    """Mark runs an interruption left RUNNING as KILLED; return how many there were."""
+    from mlflow import MlflowClient
+
+    running = [r for r in runs if r.status == "RUNNING"]
+    for r in running:
+        MlflowClient().set_terminated(r.run_id, "KILLED")
+    return len(running)
+
+
+@contextmanager
+def reopened(run_id: str) -> Iterator[None]:
+    """Make a finished run active again (to log the sweep's best model into it), then finish it."""
+    import mlflow
+
+    mlflow.start_run(run_id=run_id)
+    try:
+        yield
+    finally:
+        mlflow.end_run("FINISHED")
+
+
+def registered_version(name: str, run_id: str) -> str | None:
+    """The version of ``name`` registered from this run, if any."""
+    from mlflow import MlflowClient
+
+    versions = MlflowClient().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return str(versions[0].version) if versions else None
+
+
+def promote(name: str, version: str, metric: str, value: float, margin: float,
+            greater_is_better: bool = True) -> str:
+    """Alias a new version ``champion`` if it beats the current champion's ``metric`` by more
+    than ``margin`` (or there is none), else ``challenger``. Returns the alias set."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        champion = None
+    best = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
+    gain = None if best is None else (value - best if greater_is_better else best - value)
+    alias = "champion" if gain is None or gain > margin else "challenger"
+    client.set_registered_model_alias(name, alias, version)
+    return alias

@@ -71,6 +71,9 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
         fitted = pipeline.fit(dataset.train)
         metrics, train_metrics = _evaluate_and_log(cfg, fitted, dataset)
         logged = log_fitted_model(cfg, fitted) if log_model else None
+    if logged and logged.version and parent_run_id is None:  # a sweep promotes only its best
+        promote(cfg, logged.registered_name or "", logged.version,
+                metrics[enum_value(cfg.evaluation.primary)])
     return TrainResult(run_id, metrics, enum_value(cfg.evaluation.primary), uri, logged,
                        train_metrics, fitted)
 
@@ -104,6 +107,18 @@ def log_fitted_model(cfg: DictConfig, fitted: Any) -> tracking.LoggedModel | Non
         return None
     signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
     return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name)
+
+
+# Metrics where a smaller value is better; every other metric is maximized.
+LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate"})
+
+
+def promote(cfg: DictConfig, name: str, version: str, value: float) -> str:
+    """Alias a registered version ``champion`` if its primary metric beats the current
+    champion's by more than ``tracking.champion_margin``, else ``challenger``."""
+    primary = enum_value(cfg.evaluation.primary)
+    margin = float(cfg.tracking.get("champion_margin", 0.0))
+    return tracking.promote(name, version, primary, value, margin, primary not in LOWER_IS_BETTER)
 
 
 def enum_value(value: Any) -> str:

@@ -1,0 +1,92 @@
+"""Config schema of the sweeper, stored in Hydra's ConfigStore as ``hydra/sweeper: optuna`` and
+``hydra/sweeper/sampler: tpe | random | grid | cmaes`` (the official plugin's names and keys)."""
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+DEFAULT_STORAGE = "sqlite:///outputs/optuna.db"
+
+
+class Direction(Enum):
+    minimize = 1
+    maximize = 2
+
+
+@dataclass
+class SamplerConfig:
+    _target_: str = MISSING
+    seed: int | None = None
+
+
+@dataclass
+class TPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.TPESampler"
+    n_startup_trials: int = 10
+    n_ei_candidates: int = 24
+    multivariate: bool | None = None
+
+
+@dataclass
+class RandomSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class GridSamplerConfig(SamplerConfig):
+    """The search space is filled in from ``params`` when the sweep starts."""
+
+    _target_: str = "optuna.samplers.GridSampler"
+    _partial_: bool = True
+
+
+@dataclass
+class CmaEsSamplerConfig(SamplerConfig):
+    """Needs the ``cmaes`` package (``pip install cmaes``)."""
+
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    x0: dict[str, Any] | None = None
+    sigma0: float | None = None
+    n_startup_trials: int = 1
+
+
+@dataclass
+class OptunaSweeperConf:
+    _target_: str = "hydra_plugins.runner_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    # the sampler stays a config: the sweeper instantiates it once it knows the study (a resumed
+    # seeded sampler gets a shifted seed; the grid sampler gets its grid)
+    _recursive_: bool = False
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    sampler: SamplerConfig = MISSING
+    # the task function's return value (runner: evaluation.primary) is maximized by default
+    direction: Direction = Direction.maximize
+    # null: sqlite:///outputs/optuna.db; any Optuna storage URL works
+    storage: str | None = None
+    # null: hydra.job.name. Running the same command again resumes the study of this name.
+    study_name: str | None = None
+    # true: when the stored study has another search space or base config, start a new study
+    # beside it (<name>-2, -3, ...) instead of refusing
+    new_study: bool = False
+    # total trials of the study, across interruptions (interrupted trials do not count)
+    n_trials: int = 20
+    # trials asked (and launched) per batch; more than 1 pays off only with a parallel launcher
+    n_jobs: int = 1
+    # the sweep stops once failed trials exceed this fraction of n_trials
+    max_failure_rate: float = 0.0
+    # key -> Hydra override grammar: choice(...), range(a,b[,step]), interval(a,b),
+    # tag(log, interval(a,b)); plain values are fixed for every trial
+    params: dict[str, str] | None = None
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="runner")
+    for name, node in (("tpe", TPESamplerConfig), ("random", RandomSamplerConfig),
+                       ("grid", GridSamplerConfig), ("cmaes", CmaEsSamplerConfig)):
+        cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="runner")
+
+
+register()  # Hydra imports every module under hydra_plugins when it looks for plugins

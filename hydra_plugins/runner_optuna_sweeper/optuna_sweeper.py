@@ -1,0 +1,161 @@
+"""The Hydra Sweeper: ask Optuna for a trial, launch it as a Hydra job, tell Optuna its value.
+
+With runner's sweep callback active (conf/config.yaml), the study and the MLflow parent run are
+tied together: the parent's id is kept in the study, so a resumed study logs into the same parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from runner import sweep as runner_sweep
+from runner.errors import RunnerError, first_line
+from runner.sweep_report import say
+
+from . import space as space_mod
+from . import study as study_mod
+
+log = logging.getLogger(__name__)
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(self, sampler: Any, direction: Any, storage: str | None, study_name: str | None,
+                 new_study: bool, n_trials: int, n_jobs: int, max_failure_rate: float,
+                 params: DictConfig | None) -> None:
+        self.sampler_cfg = sampler
+        self.direction = getattr(direction, "name", str(direction))
+        self.storage, self.study_name, self.new_study = storage, study_name, new_study
+        self.n_trials, self.n_jobs = n_trials, max(1, n_jobs)
+        self.max_failure_rate, self.params = max_failure_rate, params or {}
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        try:
+            return self._sweep(arguments)
+        except RunnerError as exc:  # a user error: one message, no traceback
+            sys.exit(f"runner: error: {exc}")
+
+    def _sweep(self, arguments: list[str]) -> Any:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        if not space.distributions:
+            raise RunnerError("nothing to search: give hydra.sweeper.params or sweep overrides "
+                              "such as 'model.regParam=interval(0.001,1.0)'")
+        n_trials = self._n_trials(space)
+        storage = study_mod.storage_url(self.storage)
+        wanted = study_mod.fingerprint(space, self.config, self.direction)
+        name = self.study_name or str(self.config.hydra.job.name)
+        study = study_mod.open_study(storage, name, self.new_study, wanted)
+        killed = study_mod.fail_interrupted(study)
+        study.sampler = self._sampler(space, len(study.trials))
+        done = study_mod.counted(study)
+        say(f"[sweep] study {study.study_name!r} in {storage}: "
+            f"{'resuming at' if study.trials else 'new,'} {done}/{n_trials} trials"
+            + (f" ({killed} interrupted trial(s) marked FAIL)" if killed else ""))
+        run = self._attach(study, space, n_trials, done)
+        self._optimize(study, space, n_trials, run)
+        return self._save_results(study)
+
+    def _n_trials(self, space: space_mod.SearchSpace) -> int:
+        if not self._is_grid():
+            return self.n_trials
+        size = math.prod(len(v) for v in space_mod.grid(space.distributions).values())
+        return min(self.n_trials, size)
+
+    def _is_grid(self) -> bool:
+        return str(self.sampler_cfg.get("_target_", "")).endswith("GridSampler")
+
+    def _sampler(self, space: space_mod.SearchSpace, existing: int) -> Any:
+        cfg = OmegaConf.to_container(self.sampler_cfg, resolve=True)
+        assert isinstance(cfg, dict)
+        if cfg.get("seed") is not None and existing:
+            cfg["seed"] += existing  # a resumed seeded sampler must not replay the first trials
+        sampler = instantiate(cfg)
+        return sampler(space_mod.grid(space.distributions)) if self._is_grid() else sampler
+
+    def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
+                done: int) -> runner_sweep.Sweep | None:
+        """Point runner's sweep at this study and its (possibly resumed) MLflow parent run."""
+        run = runner_sweep.current()
+        if run is None:
+            return None
+        run.swept, run.total, run.done, run.study = list(space.distributions), n_trials, done, study
+        parent = run.open(study.user_attrs.get(study_mod.PARENT_ATTR))
+        study.set_user_attr(study_mod.PARENT_ATTR, parent)
+        return run
+
+    def _optimize(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
+                  run: runner_sweep.Sweep | None) -> None:
+        untold: list[int] = []
+        try:
+            while (left := n_trials - study_mod.counted(study)) > 0:
+                trials = [study.ask(space.distributions) for _ in range(min(self.n_jobs, left))]
+                untold = [t.number for t in trials]
+                overrides = [self._overrides(t, space) for t in trials]
+                returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
+                for trial, ret in zip(trials, returns, strict=True):
+                    self._tell(study, trial, ret, run)
+                    untold.remove(trial.number)
+                self._check_failures(study, n_trials)
+        except BaseException as exc:
+            study_mod.mark_interrupted(study, untold)
+            if run:
+                run.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        if run:
+            run.finish()
+
+    @staticmethod
+    def _overrides(trial: optuna.Trial, space: space_mod.SearchSpace) -> list[str]:
+        sampled = [space_mod.as_override(k, v) for k, v in trial.params.items()]
+        return sampled + [f"{k}={v}" for k, v in space.fixed.items()]
+
+    @staticmethod
+    def _tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn,
+              run: runner_sweep.Sweep | None) -> None:
+        run_id = run.run_ids.get(trial.number) if run else None
+        if run_id:
+            trial.set_user_attr("mlflow_run_id", run_id)
+        value = float(ret.return_value) if ret.status == JobStatus.COMPLETED else math.nan
+        if math.isnan(value):
+            error = ret._return_value if ret.status != JobStatus.COMPLETED else "value is NaN"
+            trial.set_user_attr("error", first_line(error) if isinstance(error, BaseException)
+                                else str(error))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+
+    def _check_failures(self, study: optuna.Study, n_trials: int) -> None:
+        failures = study_mod.failed(study)
+        if failures > self.max_failure_rate * n_trials:
+            raise RunnerError(
+                f"sweep stopped: {failures} trial(s) failed, more than max_failure_rate="
+                f"{self.max_failure_rate} of {n_trials} trials allow (raise "
+                "hydra.sweeper.max_failure_rate to go on); each failed run keeps its error")
+
+    def _save_results(self, study: optuna.Study) -> dict[str, Any] | None:
+        """optimization_results.yaml in the sweep dir, as the official plugin writes it."""
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            return None
+        results = {"name": "optuna", "study_name": study.study_name,
+                   "best_params": study.best_params, "best_value": study.best_value}
+        OmegaConf.save(OmegaConf.create(results),
+                       f"{self.config.hydra.sweep.dir}/optimization_results.yaml")
+        return results

@@ -1,0 +1,153 @@
+"""Open, check and resume the study: its search space and base config are stored with it, and a
+run of the same command re-attaches to it, while a changed one is refused with what differs."""
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import distribution_to_json
+from optuna.trial import TrialState
+
+from runner.errors import RunnerError
+
+from .space import SearchSpace
+
+ATTR = "runner."  # prefix of the study's user attributes that runner owns
+PARENT_ATTR = ATTR + "mlflow_parent_run_id"
+INTERRUPTED_ATTR = ATTR + "interrupted_trials"  # numbers of trials an interruption ended
+# Top-level config groups that say where a trial runs, not what it computes
+_NOT_COMPARED = ("hydra", "spark", "serving", "predict")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What must match for a study to be resumed: direction, search space, base config."""
+
+    direction: str
+    space: dict[str, str]  # key -> distribution JSON
+    space_text: dict[str, str]  # key -> as written, for messages
+    base: dict[str, str]  # dotted key -> JSON value, the swept keys left out
+
+    def attrs(self) -> dict[str, Any]:
+        return {ATTR + "direction": self.direction, ATTR + "space": self.space,
+                ATTR + "space_text": self.space_text, ATTR + "base_config": self.base}
+
+
+def fingerprint(space: SearchSpace, config: DictConfig, direction: str) -> Fingerprint:
+    dists = {k: distribution_to_json(d) for k, d in space.distributions.items()}
+    text = {k: space.text[k] for k in space.distributions}
+    return Fingerprint(direction, dists, text, base_config(config, list(space.distributions)))
+
+
+def base_config(config: DictConfig, swept: list[str]) -> dict[str, str]:
+    """The composed task config as dotted key -> value, without the swept keys."""
+    task = OmegaConf.masked_copy(config, [k for k in config if k not in _NOT_COMPARED])
+    flat = _flatten(OmegaConf.to_container(task, resolve=True, enum_to_str=True))
+    return {k: v for k, v in flat.items()
+            if not any(k == s or k.startswith(s + ".") for s in swept)}
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(node, dict) and node:
+        out: dict[str, str] = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): json.dumps(node, sort_keys=True, default=str)}
+
+
+def differences(study: optuna.Study, wanted: Fingerprint) -> list[str]:
+    """Lines saying how the stored study differs from this command, empty when it matches."""
+    stored = study.user_attrs
+    if ATTR + "space" not in stored:  # created outside runner: nothing to compare
+        return []
+    lines = []
+    if stored.get(ATTR + "direction") != wanted.direction:
+        lines.append(f"  direction: {stored.get(ATTR + 'direction')} -> {wanted.direction}")
+    text = stored.get(ATTR + "space_text", {})
+    for key in sorted(set(stored[ATTR + "space"]) | set(wanted.space)):
+        if stored[ATTR + "space"].get(key) != wanted.space.get(key):
+            lines.append(f"  search space {key}: {text.get(key, '(absent)')} -> "
+                         f"{wanted.space_text.get(key, '(absent)')}")
+    base = stored.get(ATTR + "base_config", {})
+    for key in sorted(set(base) | set(wanted.base)):
+        if base.get(key) != wanted.base.get(key):
+            lines.append(f"  config {key}: {base.get(key, '(absent)')} -> "
+                         f"{wanted.base.get(key, '(absent)')}")
+    return lines
+
+
+def storage_url(storage: str | None) -> str:
+    """The storage URL with a relative sqlite path made absolute (and its folder created)."""
+    from .config import DEFAULT_STORAGE
+
+    url = storage or DEFAULT_STORAGE
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    if url.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(url[len("sqlite:///"):]), exist_ok=True)
+    return url
+
+
+def open_study(storage: str, name: str, new_study: bool, wanted: Fingerprint) -> optuna.Study:
+    """Resume the study of this name when it matches, else refuse; with ``new_study`` resume the
+    first of ``name``, ``name-2``, ... that matches, or create the next free name."""
+    existing = set(optuna.get_all_study_names(storage))
+    candidates = [name] + [f"{name}-{i}" for i in range(2, len(existing) + 3)]
+    for candidate in candidates:
+        if candidate not in existing:
+            return _create(storage, candidate, wanted)
+        study = optuna.load_study(study_name=candidate, storage=storage)
+        diffs = differences(study, wanted)
+        if not diffs:
+            return study
+        if not new_study:
+            raise RunnerError(
+                f"study {candidate!r} in {storage} was started with another setup:\n"
+                + "\n".join(diffs) + "\nTo keep both, start a new study with "
+                "hydra.sweeper.new_study=true (or pick hydra.sweeper.study_name=...); to resume "
+                "it, run the command it was started with.")
+    raise AssertionError("unreachable: there is always a free name")
+
+
+def _create(storage: str, name: str, wanted: Fingerprint) -> optuna.Study:
+    study = optuna.create_study(study_name=name, storage=storage, direction=wanted.direction)
+    for key, value in wanted.attrs().items():
+        study.set_user_attr(key, value)
+    return study
+
+
+def fail_interrupted(study: optuna.Study) -> int:
+    """Trials an interruption left RUNNING become FAIL, listed so they do not count."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    mark_interrupted(study, [t.number for t in running])
+    return len(running)
+
+
+def mark_interrupted(study: optuna.Study, numbers: list[int]) -> None:
+    if not numbers:
+        return
+    study.set_user_attr(INTERRUPTED_ATTR, sorted({*interrupted(study), *numbers}))
+    for number in numbers:
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def interrupted(study: optuna.Study) -> set[int]:
+    return set(study.user_attrs.get(INTERRUPTED_ATTR, []))
+
+
+def counted(study: optuna.Study) -> int:
+    """Trials that count towards n_trials: finished ones, failures included, not interruptions."""
+    skip = interrupted(study)
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and t.number not in skip))
+
+
+def failed(study: optuna.Study) -> int:
+    skip = interrupted(study)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+               if t.number not in skip)

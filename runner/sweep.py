@@ -1,0 +1,235 @@
+"""Sweeps: one MLflow parent run per multirun, a child run per trial, the best model logged once.
+
+Hydra calls ``SweepCallback`` (registered under ``hydra.callbacks`` in conf/config.yaml) around
+every multirun, whatever the sweeper, so the grid (Hydra's BasicSweeper) and runner's Optuna
+sweeper share one mechanism: the callback keeps one ``Sweep`` per process and ``train_task`` runs
+each job through ``Sweep.trial``. The parent run opens lazily, at the first trial, so that the
+Optuna sweeper can first re-attach it to the parent run of the study it resumes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from runner import sweep_report, tracking, train
+from runner.errors import first_line
+
+TRIAL_TAG = tracking.SWEEP_TAG + "trial"
+PARAMS_TAG = tracking.SWEEP_TAG + "params"
+LOWER_IS_BETTER = train.LOWER_IS_BETTER
+
+_current: Sweep | None = None
+
+
+def current() -> Sweep | None:
+    """The sweep this process is running, if any."""
+    return _current
+
+
+@dataclass
+class Best:
+    """The best trial so far; ``fitted`` only when it ran in this process and is not logged yet."""
+
+    value: float
+    run_id: str
+    number: int
+    cfg: DictConfig | None = None
+    fitted: Any = None
+
+
+class Sweep:
+    """State of one multirun: its parent run, progress, and the best trial's model."""
+
+    def __init__(self, config: DictConfig, kind: str, swept: list[str], total: int | None) -> None:
+        self.config = config  # the multirun's primary config (task keys plus hydra)
+        self.kind, self.swept, self.total = kind, swept, total
+        self.done = self.failed = 0
+        self.primary = train.enum_value(config.evaluation.primary)
+        self.greater = self.primary not in LOWER_IS_BETTER
+        self.parent_run_id: str | None = None
+        self.experiment = ""
+        self.best: Best | None = None
+        self.study: Any = None  # an optuna Study, set by the Optuna sweeper for the plots
+        self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
+        self.finished = False
+        self._started = time.perf_counter()
+
+    def open(self, resume_run_id: str | None = None) -> str:
+        """Create the parent run, or re-attach to ``resume_run_id`` if the store has it."""
+        if self.parent_run_id:
+            return self.parent_run_id
+        tracking.configure(self.config.tracking)
+        self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
+        if resume_run_id and tracking.reopen_parent(resume_run_id):
+            self.parent_run_id = resume_run_id
+            self._resume()
+        else:
+            self.parent_run_id = tracking.start_parent(self.experiment, self._name(), self._tags())
+            self._log_sweep_inputs()
+        atexit.register(self._end_on_exit)  # a Ctrl-C or a crash must not leave it RUNNING
+        return self.parent_run_id
+
+    def _name(self) -> str:
+        return str(self.config.tracking.run_name or f"{self.kind}-sweep")
+
+    def _tags(self) -> dict[str, str]:
+        spark_cfg = self.config.spark
+        tags = tracking.standard_tags(str(spark_cfg.remote or spark_cfg.master))
+        return {**tags, **dict(self.config.tracking.tags), tracking.SWEEP_TAG + "kind": self.kind}
+
+    def _log_sweep_inputs(self) -> None:
+        assert self.parent_run_id
+        overrides = list(self.config.hydra.overrides.task)  # the command's, not a job's
+        params = {f"sweep.{k}": v for k, v in sweep_report.split_overrides(overrides).items()}
+        params.update(sweep_report.sweeper_params(self.config.hydra.sweeper))
+        tracking.log_to_run(self.parent_run_id, params=params)
+        tracking.log_run_text(self.parent_run_id, "\n".join(overrides) + "\n",
+                              tracking.OVERRIDES_ARTIFACT)
+        task_cfg = {k: v for k, v in self.config.items() if k != "hydra"}
+        tracking.log_run_text(self.parent_run_id, OmegaConf.to_yaml(task_cfg),
+                              tracking.CONFIG_ARTIFACT)
+
+    def _resume(self) -> None:
+        """Trials an interruption left RUNNING become KILLED; the best so far comes back."""
+        assert self.parent_run_id
+        children = tracking.child_runs(self.experiment, self.parent_run_id)
+        killed = tracking.kill_running(children)
+        if killed:
+            sweep_report.say(f"[sweep] {killed} trial run(s) an interruption left RUNNING: KILLED")
+        best = self._best_child(children)
+        if best:
+            self.best = Best(best.metrics[self.primary], best.run_id, _trial_number(best))
+
+    def trial(self, cfg: DictConfig, overrides: list[str]) -> float:
+        """Run one job as a child run; keep its fitted model in memory only if it is the best."""
+        parent = self.open()
+        number = int(HydraConfig.get().job.num)
+        policy = train.enum_value(cfg.tracking.log_models)
+        if not cfg.tracking.run_name:
+            OmegaConf.update(cfg, "tracking.run_name", f"trial-{number:03d}")
+        given = sweep_report.split_overrides(overrides)
+        swept = {k: v for k, v in given.items() if k in self.swept}
+        tags = {TRIAL_TAG: str(number), PARAMS_TAG: json.dumps(swept)}
+        result = train.run(cfg, overrides, extra_tags=tags, parent_run_id=parent,
+                           log_model=policy == "all")
+        self.run_ids[number] = result.run_id
+        if self._beats(result.value):
+            keep = policy == "best"
+            self.best = Best(result.value, result.run_id, number, cfg if keep else None,
+                             result.fitted if keep else None)
+        return result.value
+
+    def _beats(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best.value if self.greater else value < self.best.value
+
+    def job_ended(self, job_return: JobReturn) -> None:
+        """One progress line per trial: n/N, value, best so far."""
+        self.done += 1
+        seconds = time.perf_counter() - self._started
+        of = f"{self.done}/{self.total}" if self.total else str(self.done)
+        if job_return.status == JobStatus.COMPLETED:
+            outcome = f"{self.primary}={float(job_return.return_value):.4f}"
+        else:
+            self.failed += 1
+            error = job_return._return_value
+            outcome = f"FAILED ({type(error).__name__}: {first_line(error)})"[:160]
+        best = f"best={self.best.value:.4f} (trial {self.best.number})" if self.best else ""
+        sweep_report.say(f"[sweep] trial {of}  {outcome}  {best}  {seconds:.1f}s")
+        if self.kind == "grid" and self.total and self.done >= self.total:
+            self.finish()  # BasicSweeper raises after the batch when a job failed
+
+    def job_started(self) -> None:
+        self._started = time.perf_counter()
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Log the best model, the summary, the trials table and plots; end the parent run."""
+        if self.finished or not self.parent_run_id:
+            return
+        self.finished = True
+        children = tracking.child_runs(self.experiment, self.parent_run_id)
+        tracking.kill_running(children)
+        best = self._best_child(children)
+        if best is not None:
+            self._log_best_model(best)
+        sweep_report.log_results(self, children, best)
+        tracking.end_parent(self.parent_run_id, status)
+        sweep_report.say(sweep_report.summary(self, children, best, status))
+
+    def _best_child(self, children: list[tracking.ChildRun]) -> tracking.ChildRun | None:
+        done = [c for c in children if c.status == "FINISHED" and self.primary in c.metrics]
+        if not done:
+            return None
+        pick = max if self.greater else min
+        return pick(done, key=lambda c: c.metrics[self.primary])
+
+    def _log_best_model(self, best: tracking.ChildRun) -> None:
+        """Per ``tracking.log_models``: best logs it now, all already did; then champion rule."""
+        cfg = self.best.cfg if self.best and self.best.run_id == best.run_id else None
+        cfg = cfg or OmegaConf.create(tracking.fetch_run(best.run_id).config_yaml)
+        policy = train.enum_value(cfg.tracking.log_models)
+        name = cfg.tracking.registered_model_name
+        if policy == "none":
+            return
+        if policy == "best":
+            fitted = self.best.fitted if self.best and self.best.run_id == best.run_id else None
+            with tracking.reopened(best.run_id):
+                logged = train.log_fitted_model(cfg, fitted or refit(cfg))
+            version = logged.version if logged else None
+        else:
+            version = tracking.registered_version(name, best.run_id) if name else None
+        if name and version:
+            alias = train.promote(cfg, name, version, best.metrics[self.primary])
+            sweep_report.say(f"[sweep] best trial's model: {name} version {version} @{alias}")
+
+    def _end_on_exit(self) -> None:
+        if not self.finished and self.parent_run_id:
+            self.finished = True
+            tracking.end_parent(self.parent_run_id, "KILLED")
+
+
+def refit(cfg: DictConfig) -> Any:
+    """Fit a trial's pipeline again from its logged config (its model was in a process that
+    ended before the sweep did). Same data, seed and params give the same model."""
+    from runner import data as data_mod
+    from runner import spark
+
+    session = spark.get_session(cfg.spark)
+    dataset = data_mod.load(session, cfg.data)
+    pipeline, _ = train.build_pipeline(cfg, dataset)
+    return pipeline.fit(dataset.train)
+
+
+def _trial_number(child: tracking.ChildRun) -> int:
+    return int(child.tags.get(TRIAL_TAG, "-1"))
+
+
+class SweepCallback(Callback):
+    """Hydra callback: one ``Sweep`` per multirun, progress per job, results at the end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _current
+        kind, swept, total = sweep_report.describe(config)
+        _current = Sweep(config, kind, swept, total)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _current:
+            _current.job_started()
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if _current:
+            _current.job_ended(job_return)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if _current:
+            _current.finish()

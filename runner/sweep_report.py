@@ -1,0 +1,185 @@
+"""What a sweep reports: its overrides, the trials table, plots and the end-of-sweep summary.
+
+Everything here reads the child runs MLflow holds, so a sweep resumed after an interruption
+reports every trial, not only those of the last process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
+
+from runner import tracking
+
+if TYPE_CHECKING:
+    from runner.sweep import Sweep
+
+TRIALS_ARTIFACT = "trials.csv"
+_PLOTS = {
+    "optimization_history.png": "plot_optimization_history",
+    "param_importances.png": "plot_param_importances",
+    "parallel_coordinate.png": "plot_parallel_coordinate",
+}
+
+
+def say(line: str) -> None:
+    """A progress or summary line on stdout (the sweep's console output, not a log record)."""
+    print(line, flush=True)  # noqa: T201
+
+
+def split_overrides(overrides: list[str]) -> dict[str, str]:
+    """``["model.maxIter=5,10", "+x=1"]`` -> ``{"model.maxIter": "5,10", "x": "1"}``."""
+    pairs = (line.partition("=") for line in overrides)
+    return {key.lstrip("+~"): value for key, _, value in pairs}
+
+
+def sweeper_params(sweeper: DictConfig) -> dict[str, str]:
+    """The sweeper's own settings worth keeping on the parent run (n_trials, sampler, ...)."""
+    keep = ("n_trials", "direction", "study_name", "storage", "max_failure_rate", "n_jobs")
+    params = {f"sweeper.{k}": sweeper.get(k) for k in keep if sweeper.get(k) is not None}
+    sampler = sweeper.get("sampler")
+    if sampler is not None:
+        params["sweeper.sampler"] = str(sampler.get("_target_", "")).rsplit(".", 1)[-1]
+        params["sweeper.sampler.seed"] = sampler.get("seed")
+    for key, space in (sweeper.get("params") or {}).items():
+        params[f"sweep.{key}"] = space
+    return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def describe(config: DictConfig) -> tuple[str, list[str], int | None]:
+    """Kind of sweep, swept keys and job count. The Optuna sweeper fills in the last two itself."""
+    target = str(config.hydra.sweeper.get("_target_", ""))
+    if "optuna" in target.lower():
+        return "optuna", [], None
+    arguments = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    arguments += list(config.hydra.overrides.task)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return "grid", swept, sum(len(batch) for batch in batches)
+
+
+def trial_params(child: tracking.ChildRun) -> dict[str, str]:
+    from runner.sweep import PARAMS_TAG
+
+    return dict(json.loads(child.tags.get(PARAMS_TAG, "{}")))
+
+
+def trials_csv(children: list[tracking.ChildRun], primary: str) -> str:
+    """One row per trial: number, run id, status, the swept values, every metric."""
+    from runner.sweep import TRIAL_TAG
+
+    keys = sorted({k for c in children for k in trial_params(c)})
+    metrics = sorted({k for c in children for k in c.metrics} - {primary})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["trial", "run_id", "status", primary, *keys, *metrics, "error"])
+    for c in children:
+        params = trial_params(c)
+        writer.writerow([c.tags.get(TRIAL_TAG, ""), c.run_id, c.status,
+                         c.metrics.get(primary, ""), *[params.get(k, "") for k in keys],
+                         *[c.metrics.get(m, "") for m in metrics],
+                         c.tags.get(tracking.ERROR_TAG, "")])
+    return out.getvalue()
+
+
+def log_results(sweep: Sweep, children: list[tracking.ChildRun],
+                best: tracking.ChildRun | None) -> None:
+    """Best params/value/run id, counts, the trials table and the plots, on the parent run."""
+    from runner.sweep import TRIAL_TAG
+
+    run_id = sweep.parent_run_id
+    assert run_id
+    counts = {s: sum(c.status == s for c in children) for s in ("FINISHED", "FAILED", "KILLED")}
+    metrics = {f"trials_{s.lower()}": float(n) for s, n in counts.items()}
+    params: dict[str, Any] = {}
+    tags = {}
+    if best is not None:
+        metrics[f"best_{sweep.primary}"] = best.metrics[sweep.primary]
+        params = {f"best.{k}": v for k, v in trial_params(best).items()}
+        tags = {tracking.SWEEP_TAG + "best_run_id": best.run_id,
+                tracking.SWEEP_TAG + "best_trial": best.tags.get(TRIAL_TAG, "")}
+    tracking.log_to_run(run_id, params=params, metrics=metrics, tags=tags)
+    tracking.log_run_text(run_id, trials_csv(children, sweep.primary), TRIALS_ARTIFACT)
+    study = sweep.study or _study_from_runs(children, sweep.primary, sweep.greater)
+    for name, figure in plots(study):
+        tracking.log_run_figure(run_id, figure, name)
+
+
+def plots(study: Any) -> list[tuple[str, Any]]:
+    """Optuna's matplotlib plots; one that cannot be drawn (too few trials) is left out."""
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as vis
+    from optuna.exceptions import ExperimentalWarning
+
+    figures = []
+    for name, function in _PLOTS.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                axes = getattr(vis, function)(study)
+        except Exception as exc:  # e.g. importances need two completed trials
+            say(f"[sweep] {name}: not drawn ({type(exc).__name__}: {exc})"[:200])
+            continue
+        ax = axes.flat[0] if hasattr(axes, "flat") else axes
+        figure = ax.figure
+        figure.set_size_inches(9, 5.5)
+        figure.tight_layout()
+        figures.append((name, figure))
+        plt.close(figure)
+    return figures
+
+
+def _study_from_runs(children: list[tracking.ChildRun], primary: str, greater: bool) -> Any:
+    """An in-memory study built from a grid's child runs, so grid sweeps get the same plots."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    done = [c for c in children if c.status == "FINISHED" and primary in c.metrics]
+    values = [{k: _number(v) for k, v in trial_params(c).items()} for c in done]
+    keys = sorted({k for v in values for k in v})
+    space = {k: CategoricalDistribution(sorted({v[k] for v in values if k in v}, key=str))
+             for k in keys}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if greater else "minimize")
+    for child, params in zip(done, values, strict=True):
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={k: space[k] for k in params},
+            value=child.metrics[primary]))
+    return study
+
+
+def _number(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def summary(sweep: Sweep, children: list[tracking.ChildRun], best: tracking.ChildRun | None,
+            status: str) -> str:
+    """The end-of-sweep table: the top trials by the primary metric, then where to look."""
+    from runner.sweep import TRIAL_TAG
+
+    done = [c for c in children if c.status == "FINISHED" and sweep.primary in c.metrics]
+    done.sort(key=lambda c: c.metrics[sweep.primary], reverse=sweep.greater)
+    lines = [f"[sweep] {status}: {len(done)} finished, "
+             f"{sum(c.status == 'FAILED' for c in children)} failed, "
+             f"{sum(c.status == 'KILLED' for c in children)} killed",
+             f"{'trial':>6}  {sweep.primary:>10}  params"]
+    for c in done[:10]:
+        params = " ".join(f"{k}={v}" for k, v in trial_params(c).items())
+        lines.append(f"{c.tags.get(TRIAL_TAG, ''):>6}  {c.metrics[sweep.primary]:>10.4f}  {params}")
+    if best is not None:
+        lines.append(f"best: trial {best.tags.get(TRIAL_TAG, '')} run {best.run_id}")
+    lines.append(f"parent run: {sweep.parent_run_id}")
+    lines.append(f"look: {tracking.ui_command(tracking.resolve_uri(sweep.config.tracking.uri))}")
+    return "\n".join(lines)
+
