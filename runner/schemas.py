@@ -148,6 +148,15 @@ class ServingConfig:
     max_body_bytes: int = 1_048_576
 
 
+class SaveMode(str, Enum):
+    """Spark's save modes for ``runner predict``'s output."""
+
+    errorifexists = "errorifexists"
+    overwrite = "overwrite"
+    append = "append"
+    ignore = "ignore"
+
+
 @dataclass
 class PredictConfig:
     model_uri: Optional[str] = None
@@ -156,7 +165,9 @@ class PredictConfig:
     input_options: dict[str, str] = field(default_factory=dict)
     output: Optional[str] = None
     output_format: str = "parquet"
-    mode: str = "errorifexists"
+    mode: SaveMode = SaveMode.errorifexists
+    # output column with the class name of each prediction (data.class_names of the model's run)
+    label_col: Optional[str] = "predicted_label"
 
 
 @dataclass

@@ -1,0 +1,349 @@
+"""``runner serve``: MLflow's scoring protocol over a minimal asyncio HTTP/1.1 server.
+
+The shell only frames HTTP (keep-alive, Content-Length, bounded heads and bodies) and routes;
+everything about a request's content is ``runner.scoring``. A stdlib ``asyncio.Protocol`` instead
+of a web framework because on 2 cores the framework, not the model, would be the latency: the
+compiled scorer answers in tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+from runner import __version__, scorers, scoring, tracking
+from runner.errors import RunnerError
+from runner.scoring import ModelInfo, Response
+
+MAX_HEAD_BYTES = 16_384
+LINGER_S = 1.0
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+REASONS = {200: "OK", 100: "Continue", 400: "Bad Request", 404: "Not Found",
+           405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+           415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
+           500: "Internal Server Error"}
+
+
+class App:
+    """Routes a parsed request to the scoring core; returns a Response, never raises."""
+
+    def __init__(self, scorer: Any, info: ModelInfo, page: bytes) -> None:
+        self.scorer, self.info, self.page = scorer, info, page
+        self.blocking = scorer.kind == "spark"  # ~100 ms per call: off the event loop
+        self.metadata = json.dumps(info.metadata(), indent=1).encode()
+        self.version = info.versions.get("mlflow_version", __version__).encode()
+
+    def handle(self, method: str, path: str, query: str, content_type: str | None,
+               body: bytes) -> Response:
+        try:
+            return self._route(method, path, query, content_type, body)
+        except Exception:  # a bug of ours, not the client's: say so, keep serving
+            traceback.print_exc(file=sys.stderr)
+            return scoring.error("internal error while scoring; see the server log", 500,
+                                 "INTERNAL_ERROR")
+
+    def _route(self, method: str, path: str, query: str, content_type: str | None,
+               body: bytes) -> Response:
+        if path == "/invocations":
+            if method != "POST":
+                return scoring.error("use POST for /invocations", 405)
+            return scoring.invocations(body, content_type, query, self.scorer, self.info)
+        static = {"/ping": (b"\n", TEXT), "/health": (b"\n", TEXT),
+                  "/version": (self.version, TEXT), "/metadata": (self.metadata, scoring.JSON),
+                  "/": (self.page, HTML)}
+        if path not in static:
+            return scoring.error(f"no endpoint {path}", 404, "ENDPOINT_NOT_FOUND")
+        if method not in ("GET", "HEAD"):
+            return scoring.error(f"use GET for {path}", 405)
+        content, kind = static[path]
+        return Response(200, content, kind)
+
+
+class HttpError(Exception):
+    """A framing problem: answered, then the connection is closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    content_type: str | None
+    body: bytes
+    keep_alive: bool
+
+
+def encode(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
+    reason = REASONS.get(response.status, "")
+    connection = "keep-alive" if keep_alive else "close"
+    head = (f"HTTP/1.1 {response.status} {reason}\r\nContent-Type: {response.content_type}\r\n"
+            f"Content-Length: {len(response.body)}\r\nConnection: {connection}\r\n"
+            "Server: runner\r\n\r\n")
+    return head.encode("latin-1") + (b"" if head_only else response.body)
+
+
+def parse_head(buf: bytearray, end: int, max_body: int) -> tuple[Request, int]:
+    """The request line and headers in ``buf[:end]``; returns the request (body empty) and the
+    body's length. Raises HttpError for anything malformed, chunked or oversize."""
+    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise HttpError(400, "malformed HTTP request line")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise HttpError(400, f"malformed HTTP header line {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise HttpError(411, "chunked bodies are not supported: send a Content-Length")
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError:
+        raise HttpError(400, "Content-Length is not a number") from None
+    if length < 0 or length > max_body:
+        raise HttpError(413, f"body of {length} bytes; the limit is {max_body} "
+                             "(serving.max_body_bytes)")
+    connection = headers.get("connection", "").lower()
+    keep = connection != "close" if parts[2] == "HTTP/1.1" else connection == "keep-alive"
+    path, _, query = parts[1].partition("?")
+    request = Request(parts[0], path, query, headers.get("content-type"), b"", keep)
+    return request, length
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive connection: requests are answered in order, one at a time."""
+
+    def __init__(self, app: App, max_body: int, executor: ThreadPoolExecutor | None) -> None:
+        self.app, self.max_body, self.executor = app, max_body, executor
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+        self.continued = False
+        self.rejected = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.rejected:
+            return  # the rest of a refused request: read and dropped until we close
+        self.buf += data
+        if not self.busy:
+            self._process()
+
+    def _process(self) -> None:
+        while self.transport is not None and not self.busy:
+            try:
+                request = self._next_request()
+            except HttpError as exc:
+                self._reject(scoring.error(str(exc), exc.status))
+                return
+            if request is None:
+                return
+            if self.executor is None or request.path != "/invocations":
+                self._send(self._answer(request), request.keep_alive, request.method == "HEAD")
+            else:
+                self._answer_later(request)
+
+    def _next_request(self) -> Request | None:
+        end = self.buf.find(b"\r\n\r\n")
+        if end > MAX_HEAD_BYTES or (end < 0 and len(self.buf) > MAX_HEAD_BYTES):
+            raise HttpError(431, f"request head over {MAX_HEAD_BYTES} bytes")
+        if end < 0:
+            return None
+        request, length = parse_head(self.buf, end, self.max_body)
+        total = end + 4 + length
+        if len(self.buf) < total:
+            if not self.continued and b"100-continue" in self.buf[:end].lower():
+                self.continued = True  # curl waits for this before sending bodies over 1 KB
+                assert self.transport is not None
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return None
+        request.body = bytes(self.buf[end + 4:total])
+        del self.buf[:total]
+        self.continued = False
+        return request
+
+    def _answer(self, request: Request) -> Response:
+        return self.app.handle(request.method, request.path, request.query,
+                               request.content_type, request.body)
+
+    def _answer_later(self, request: Request) -> None:
+        self.busy = True
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self._answer, request)
+
+        def done(fut: asyncio.Future[Response]) -> None:
+            self.busy = False
+            self._send(fut.result(), request.keep_alive, request.method == "HEAD")
+            self._process()
+
+        future.add_done_callback(done)
+
+    def _reject(self, response: Response) -> None:
+        """Answer, stop reading requests, close a little later: closing a socket with unread
+        input sends a reset, which can destroy the answer before the client reads it."""
+        assert self.transport is not None
+        transport, self.transport = self.transport, None
+        transport.write(encode(response, keep_alive=False))
+        self.rejected = True
+        self.buf.clear()
+        asyncio.get_running_loop().call_later(LINGER_S, transport.close)
+
+    def _send(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
+        if self.transport is None:
+            return
+        self.transport.write(encode(response, keep_alive, head_only))
+        if not keep_alive:
+            self.transport.close()
+            self.transport = None
+
+
+# ---- startup: resolve, load, announce, listen ----------------------------------------------
+
+def main(cfg: Any) -> None:
+    """Entry point of ``runner serve``: load the model, print what is served, serve until killed."""
+    app, model = load_app(cfg)
+    sock = bind(cfg.serving.host, cfg.serving.port, cfg.serving.workers > 1)
+    workers = cfg.serving.workers
+    if workers > 1 and app.blocking:
+        _say(f"serving.workers={workers} ignored: the Spark fallback runs in one process")
+        workers = 1
+    host, port = sock.getsockname()[:2]
+    _say(describe(app.info, model))
+    _say(f"listening on http://{host}:{port}/ ({workers} worker{'s' * (workers > 1)}); "
+         f"POST /invocations, GET / for the query page")
+    _say(f"ready in {process_age():.2f} s")
+    children = [pid for pid in (_fork_worker(app, cfg.serving, host, port)
+                                for _ in range(workers - 1)) if pid]
+    try:
+        run_worker(app, sock, cfg.serving.max_body_bytes)
+    finally:
+        for pid in children:
+            _stop_child(pid)
+
+
+def load_app(cfg: Any) -> tuple[App, tracking.ResolvedModel]:
+    """Resolve the model in the store, choose its scorer, and build the App around it."""
+    import mlflow
+
+    tracking.use_store(cfg.tracking.uri)
+    model = tracking.resolve_model(cfg.serving.model_uri, cfg.tracking.registered_model_name)
+    inputs = tracking.model_inputs(model.local_path)
+    if not inputs:
+        raise RunnerError(f"model {model.uri} has no input signature with column names; log it "
+                          "with a signature (runner does) so requests can be checked")
+    choice = scorers.choose(model.local_path, inputs, cfg.spark)
+    info = ModelInfo(
+        uri=model.uri, inputs=tuple(inputs),
+        class_names=tuple(tracking.run_class_names(model.run_id)), name=model.name,
+        version=model.version, run_id=model.run_id, scorer=choice.scorer.kind,
+        scorer_note=choice.note,
+        versions={"runner_version": __version__, "mlflow_version": mlflow.__version__},
+    )
+    return App(choice.scorer, info, page_html()), model
+
+
+def page_html() -> bytes:
+    return files("runner.resources").joinpath("query.html").read_bytes()
+
+
+def describe(info: ModelInfo, model: tracking.ResolvedModel) -> str:
+    what = f"{info.name} version {info.version}" if info.name else info.uri
+    alias = f" (@{model.alias})" if model.alias else ""
+    return (f"serving {what}{alias}, run {info.run_id or 'unknown'}, from {info.uri}\n"
+            f"scorer: {info.scorer_note}")
+
+
+def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A listening socket; with SO_REUSEPORT each worker binds its own and the kernel balances."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise RunnerError(f"cannot listen on {host}:{port}: {exc.strerror} "
+                          "(set serving.port or serving.host)") from exc
+    sock.listen(1024)
+    return sock
+
+
+def run_worker(app: App, sock: socket.socket, max_body: int) -> None:
+    """Serve on ``sock`` until SIGTERM or SIGINT."""
+    executor = ThreadPoolExecutor(1, thread_name_prefix="spark-score") if app.blocking else None
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        server = await loop.create_server(
+            lambda: HttpConnection(app, max_body, executor), sock=sock)
+        async with server:
+            await stop
+
+    asyncio.run(serve())
+
+
+def _fork_worker(app: App, cfg: Any, host: str, port: int) -> int:
+    """Fork a worker with its own SO_REUSEPORT socket; the model is shared copy-on-write."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        run_worker(app, bind(host, port, True), cfg.max_body_bytes)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    os._exit(code)
+
+
+def _stop_child(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux), else since runner.serve was imported."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rpartition(")")[2].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
+_IMPORTED = time.monotonic()
+
+
+def _say(message: str) -> None:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
