@@ -310,32 +310,32 @@ def _boolean(name: str, row: int, value: Any) -> bool | None:
 
 def format_predictions(outputs: Mapping[str, np.ndarray], params: Mapping[str, bool],
                        class_names: Sequence[str]) -> bytes:
-    """``{"predictions": [1.0, ...]}`` as ``mlflow models serve`` answers for a spark model; with
-    ``probabilities`` or ``labels`` each prediction becomes a record with those fields added."""
+    """``{"predictions": [1.0, ...]}`` as ``mlflow models serve`` answers for the spark flavor.
+
+    With ``probabilities`` each prediction becomes ``{"prediction", "probability": [p per class
+    index], "label"}``, as the compiled pyfunc answers under MLflow's own server for the same
+    params; with ``labels`` alone, ``{"prediction", "label"}``. Class names come from /metadata.
+    """
     predictions = [float(p) for p in outputs["prediction"]]
     want_proba, want_labels = params.get("probabilities", False), params.get("labels", False)
     if not (want_proba or want_labels):
         return json.dumps({"predictions": predictions}).encode()
     records: list[dict[str, Any]] = [{"prediction": p} for p in predictions]
-    if want_labels:
-        for rec in records:
-            rec["label"] = _label(rec["prediction"], class_names)
     if want_proba:
         proba = outputs.get("probability")
         if proba is None:
             raise RequestError("this model has no class probabilities; ask for labels only")
         for rec, row in zip(records, np.asarray(proba).tolist(), strict=True):
-            rec["probabilities"] = dict(zip(_names(len(row), class_names), row, strict=True))
+            rec["probability"] = row
+    if class_names:
+        for rec in records:
+            rec["label"] = _label(rec["prediction"], class_names)
     return json.dumps({"predictions": records}).encode()
 
 
 def _label(prediction: float, class_names: Sequence[str]) -> str | None:
     index = int(prediction)
     return class_names[index] if 0 <= index < len(class_names) else None
-
-
-def _names(k: int, class_names: Sequence[str]) -> list[str]:
-    return list(class_names) if len(class_names) == k else [str(i) for i in range(k)]
 
 
 def example_request(inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_probabilities_and_label_names(server: Server) -> None:
     (prediction,) = json.loads(body)["predictions"]
     assert status == 200
     assert prediction["label"] == "Gentoo"
-    assert abs(sum(prediction["probabilities"].values()) - 1) < 1e-6
+    assert abs(sum(prediction["probability"]) - 1) < 1e-6
 
 
 def test_csv_and_split_formats(server: Server) -> None:
