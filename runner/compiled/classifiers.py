@@ -1,0 +1,280 @@
+"""Compiled classification models: rawPrediction, probability and prediction as Spark computes them.
+
+Each formula cites the Spark class it follows (org.apache.spark.ml.classification.*).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from runner.compiled.frame import (
+    Column,
+    Frame,
+    ScoringError,
+    Stage,
+    register,
+    spark_argmax,
+    stage_from_dict,
+)
+
+
+@dataclass
+class Classifier(Stage):
+    """Reads a features vector column and writes prediction, rawPrediction and probability."""
+
+    features: str
+    prediction_col: str
+    raw_col: str
+    probability_col: str
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def probability(self, raw: np.ndarray) -> np.ndarray | None:
+        """None for models without a probability column (LinearSVC, OneVsRest)."""
+        return None
+
+    def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
+        return spark_argmax(raw)
+
+    def apply(self, frame: Frame) -> None:
+        col = frame[self.features]
+        if col.null is not None and col.null.any():
+            frame.fail(self.features, col.null, np.full(len(col.null), None),
+                       "classifier got a NULL features vector")
+        raw = self.raw(col.values)
+        probability = self.probability(raw)
+        frame[self.prediction_col] = Column(self.predict(raw, probability))
+        frame[self.raw_col] = Column(raw)
+        if probability is not None and self.probability_col:
+            frame[self.probability_col] = Column(probability)
+
+
+@dataclass
+class ProbabilisticClassifier(Classifier):
+    """ProbabilisticClassificationModel: prediction = argmax(raw), or with ``thresholds`` set,
+    argmax(probability / thresholds) where no class wins on NaN (probability2prediction)."""
+
+    thresholds: list[float] | None
+
+    def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
+        if self.thresholds is None or probability is None:
+            return spark_argmax(raw)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = probability / np.asarray(self.thresholds)
+        return np.argmax(np.where(np.isnan(scaled), -np.inf, scaled), axis=1).astype(np.float64)
+
+
+def margins_to_raw(margin: np.ndarray) -> np.ndarray:
+    """Binary models' rawPrediction [-m, m]."""
+    return np.column_stack([-margin, margin])
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)); exp overflows to inf for very negative x, giving 0 as in Java."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def softmax(raw: np.ndarray) -> np.ndarray:
+    """Softmax after subtracting the row maximum (MLP's SoftmaxLayerModel)."""
+    e = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def spark_softmax(raw: np.ndarray) -> np.ndarray:
+    """org.apache.spark.ml.impl.Utils.softmax, used by LogisticRegressionModel and NaiveBayesModel.
+
+    The maximum ignores NaN. A row holding +inf is scaled by 0.0 (so every infinite or NaN value
+    becomes NaN) and its first +inf set to 1.0.
+    """
+    nan = np.isnan(raw)
+    top = np.where(nan, -np.inf, raw).max(axis=1, keepdims=True) if nan.any() else raw.max(
+        axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(raw - top)
+        probability = e / e.sum(axis=1, keepdims=True)
+    inf = np.isposinf(raw)
+    rows = np.flatnonzero(inf.any(axis=1))
+    if len(rows):
+        with np.errstate(invalid="ignore"):
+            probability[rows] = raw[rows] * 0.0
+        probability[rows, np.argmax(inf[rows], axis=1)] = 1.0
+    return probability
+
+
+@register
+@dataclass
+class LogisticRegression(ProbabilisticClassifier):
+    """LogisticRegressionModel, binomial (one coefficient row) or multinomial."""
+
+    coefficients: np.ndarray
+    intercepts: np.ndarray
+    multinomial: bool
+    threshold: float
+    kind = "LogisticRegression"
+
+    def __post_init__(self) -> None:
+        self.coefficients = np.asarray(self.coefficients, dtype=np.float64)
+        self.intercepts = np.asarray(self.intercepts, dtype=np.float64)
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        if self.multinomial:
+            return x @ self.coefficients.T + self.intercepts
+        return margins_to_raw(x @ self.coefficients[0] + self.intercepts[0])
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        if not self.multinomial:
+            return sigmoid(raw)  # each of [-m, m]
+        return spark_softmax(raw)
+
+    def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
+        if self.multinomial:
+            return super().predict(raw, probability)
+        # binary raw2prediction compares the margin with log(t / (1 - t))
+        t = self.threshold
+        cut = -np.inf if t == 0 else np.inf if t == 1 else np.log(t / (1 - t))
+        return (raw[:, 1] > cut).astype(np.float64)
+
+
+@register
+@dataclass
+class LinearSVC(Classifier):
+    """LinearSVCModel: raw [-m, m]; prediction 1 when m > threshold; no probability."""
+
+    coefficients: np.ndarray
+    intercept: float
+    threshold: float
+    kind = "LinearSVC"
+
+    def __post_init__(self) -> None:
+        self.coefficients = np.asarray(self.coefficients, dtype=np.float64)
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return margins_to_raw(x @ self.coefficients + self.intercept)
+
+    def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
+        return (raw[:, 1] > self.threshold).astype(np.float64)
+
+
+@register
+@dataclass
+class NaiveBayes(ProbabilisticClassifier):
+    """NaiveBayesModel: multinomial, complement, bernoulli or gaussian; probability = softmax."""
+
+    model_type: str
+    pi: np.ndarray
+    theta: np.ndarray
+    sigma: np.ndarray
+    kind = "NaiveBayes"
+
+    def __post_init__(self) -> None:
+        self.pi = np.asarray(self.pi, dtype=np.float64)
+        self.theta = np.asarray(self.theta, dtype=np.float64)
+        self.sigma = np.asarray(self.sigma, dtype=np.float64)
+        if self.model_type == "bernoulli":
+            neg_theta = np.log1p(-np.exp(self.theta))
+            self._theta_minus_neg = self.theta - neg_theta
+            self._pi_minus_theta_sum = self.pi + neg_theta.sum(axis=1)
+        if self.model_type == "gaussian":
+            self._log_var_sum = np.log(self.sigma).sum(axis=1)
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        if self.model_type == "gaussian":
+            d = x[:, None, :] - self.theta[None]
+            s = (d * d / self.sigma[None]).sum(axis=2)
+            return self.pi - (s + self._log_var_sum) / 2
+        if self.model_type == "bernoulli":
+            self._require(x, (x == 0) | (x == 1), "Bernoulli NaiveBayes needs 0 or 1 values")
+            return x @ self._theta_minus_neg.T + self._pi_minus_theta_sum
+        self._require(x, x >= 0, "NaiveBayes needs nonnegative values")
+        if self.model_type == "multinomial":
+            return x @ self.theta.T + self.pi
+        # complementCalculation: theta . x minus its log-sum-exp
+        prob = x @ self.theta.T
+        top = prob.max(axis=1, keepdims=True)
+        return prob - (np.log(np.exp(prob - top).sum(axis=1, keepdims=True)) + top)
+
+    def _require(self, x: np.ndarray, ok: np.ndarray, reason: str) -> None:
+        bad = ~ok.all(axis=1)
+        if bad.any():
+            raise ScoringError(self.features, x[np.argmax(bad)].tolist(), reason)
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        return spark_softmax(raw)
+
+
+@register
+@dataclass
+class MultilayerPerceptron(ProbabilisticClassifier):
+    """MultilayerPerceptronClassificationModel: affine layers with sigmoid between, softmax on top.
+
+    FeedForwardTopology lays each AffineLayer's weights out as a column-major (out x in) matrix
+    followed by its ``out`` biases; rawPrediction is the last affine output, before the softmax.
+    """
+
+    layers: list[int]
+    weights: np.ndarray
+    kind = "MultilayerPerceptron"
+
+    def __post_init__(self) -> None:
+        self.weights = np.asarray(self.weights, dtype=np.float64)
+        self._affine = []
+        offset = 0
+        for n_in, n_out in zip(self.layers[:-1], self.layers[1:], strict=True):
+            w = self.weights[offset: offset + n_in * n_out].reshape(n_in, n_out)  # = W.T
+            offset += n_in * n_out
+            self._affine.append((w, self.weights[offset: offset + n_out]))
+            offset += n_out
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        out = x
+        for i, (w, b) in enumerate(self._affine):
+            out = out @ w + b
+            if i < len(self._affine) - 1:
+                out = sigmoid(out)
+        return out
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        return softmax(raw)
+
+
+@register
+@dataclass
+class FactorizationMachine(ProbabilisticClassifier):
+    """FMClassificationModel: m = b + w.x + 0.5 * sum_f((sum_i v_if x_i)^2 - sum_i (v_if x_i)^2)."""
+
+    intercept: float
+    linear: np.ndarray
+    factors: np.ndarray
+    kind = "FactorizationMachine"
+
+    def __post_init__(self) -> None:
+        self.linear = np.asarray(self.linear, dtype=np.float64)
+        self.factors = np.asarray(self.factors, dtype=np.float64)
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        vx = x[:, :, None] * self.factors[None]
+        pairwise = 0.5 * (vx.sum(axis=1) ** 2 - (vx * vx).sum(axis=1)).sum(axis=1)
+        return margins_to_raw(self.intercept + x @ self.linear + pairwise)
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        p1 = sigmoid(raw[:, 1])
+        return np.column_stack([1.0 - p1, p1])
+
+
+@register
+@dataclass
+class OneVsRest(Classifier):
+    """OneVsRestModel: rawPrediction = each binary model's rawPrediction(1); prediction = argmax."""
+
+    models: list[Classifier]
+    kind = "OneVsRest"
+
+    def __post_init__(self) -> None:
+        self.models = [m if isinstance(m, Stage) else stage_from_dict(m) for m in self.models]
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return np.column_stack([m.raw(x)[:, 1] for m in self.models])
