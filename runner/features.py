@@ -1,18 +1,121 @@
-"""Feature stages from the ``features`` config, in the order they are listed."""
+"""Feature stages from the ``features`` config, in the order they are listed.
+
+The wiring is checked from config alone, before the JVM starts: every stage reads columns that
+data.schema has or an earlier stage wrote, and the stages produce ``features.output_col``. With
+``data.missing=impute`` an Imputer is put first, so the fitted pipeline (and so serving) fills
+missing numeric values itself, and StringIndexers keep nulls in their own bucket.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import stages
+from runner.data import feature_columns
+from runner.errors import RunnerError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+INPUT_KEYS = ("inputCol", "inputCols")
+OUTPUT_KEYS = ("outputCol", "outputCols")
+IMPUTER = "impute_missing"
+_NUMERIC = {"double", "float", "int", "integer", "bigint", "long", "smallint", "tinyint", "short"}
 
 
-def check(cfg: Any) -> None:
-    """Check every stage's class and parameter names (no JVM needed)."""
+def _columns(spec: Any, keys: tuple[str, ...]) -> list[str]:
+    """Column names a spec sets under ``keys`` (a name or a list of names)."""
+    found: list[str] = []
+    for key in keys:
+        value = spec.get(key)
+        if value is not None:
+            found.extend([value] if isinstance(value, str) else list(value))
+    return found
+
+
+def numeric_columns(data: Any) -> list[str]:
+    """Feature columns whose data.schema type is numeric: the ones the Imputer fills."""
+    types = {c: str(data.schema[c]).lower() for c in feature_columns(data)}
+    return [c for c, t in types.items() if t in _NUMERIC or t.startswith("decimal")]
+
+
+def imputes(data: Any) -> bool:
+    return str(getattr(data.missing, "value", data.missing)) == "impute"
+
+
+def check(cfg: Any, data: Any) -> None:
+    """Check every stage's class, params and column wiring (no JVM needed)."""
+    available = set(feature_columns(data))
+    produced: set[str] = set()
     for name, spec in cfg.stages.items():
-        stages.check(spec, f"features.stages.{name}")
+        where = f"features.stages.{name}"
+        cls = stages.check(spec, where)
+        for column in _columns(spec, INPUT_KEYS):
+            _check_input(column, available, data.label, where)
+        outputs = _columns(spec, OUTPUT_KEYS)
+        if not any(hasattr(cls, key) for key in OUTPUT_KEYS):
+            return  # its outputs cannot be known from config (e.g. RFormula): stop checking here
+        if not outputs:
+            raise RunnerError(f"{where}: set outputCol (or outputCols) so later stages can read it")
+        for column in outputs:
+            if column in available:
+                raise RunnerError(f"{where}: output column {column!r} already exists")
+        available.update(outputs)
+        produced.update(outputs)
+    if cfg.output_col not in produced:
+        raise RunnerError(
+            f"features.output_col={cfg.output_col!r} is not produced by any feature stage; "
+            f"they produce {sorted(produced)}"
+        )
 
 
-def build(cfg: Any) -> list[tuple[str, Any]]:
-    """Instantiate the stages as (config name, stage) pairs."""
-    return [(name, stages.build(spec, f"features.stages.{name}")) for name, spec in cfg.stages.items()]
+def _check_input(column: str, available: set[str], label: str, where: str) -> None:
+    if column == label:
+        raise RunnerError(f"{where}: reads the label {label!r}, which serving requests lack")
+    if column not in available:
+        raise RunnerError(
+            f"{where}: input column {column!r} is not in data.schema nor written by an earlier "
+            f"stage; available: {sorted(available)}"
+        )
+
+
+def build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
+    """The stages as (config name, stage) pairs; an Imputer first if data.missing=impute."""
+    named = []
+    if imputes(data) and numeric_columns(data):
+        named.append((IMPUTER, _imputer(data)))
+    for name, spec in cfg.stages.items():
+        extra = _keep_nulls(spec, data) if imputes(data) else {}
+        named.append((name, stages.build(spec, f"features.stages.{name}", **extra)))
+    return named
+
+
+def _imputer(data: Any) -> Any:
+    """Fill the numeric feature columns in place, so the configured stages read them unchanged."""
+    columns = numeric_columns(data)
+    spec = {"_target_": "pyspark.ml.feature.Imputer", "inputCols": columns, "outputCols": columns,
+            "strategy": data.impute_strategy}
+    return stages.build(spec, f"features.{IMPUTER} (data.missing=impute)")
+
+
+def _keep_nulls(spec: Any, data: Any) -> dict[str, Any]:
+    """A StringIndexer on raw data columns puts nulls in an extra bucket unless told otherwise."""
+    if not str(spec["_target_"]).endswith(".StringIndexer") or "handleInvalid" in spec:
+        return {}
+    raw = set(feature_columns(data))
+    return {"handleInvalid": "keep"} if set(_columns(spec, INPUT_KEYS)) & raw else {}
+
+
+def vector_size(named: list[tuple[str, Any]], train: DataFrame, output_col: str) -> int:
+    """Length of the assembled feature vector: fit the feature stages on ``train``, read one row.
+
+    Fitting is the one robust way (one-hot and polynomial sizes depend on the data and degree);
+    on a few hundred rows it costs well under a second, and only models that need it call it.
+    """
+    from pyspark.ml import Pipeline
+
+    fitted = Pipeline(stages=[stage for _, stage in named]).fit(train)
+    row = fitted.transform(train.limit(1)).select(output_col).first()
+    if row is None:
+        raise RunnerError("data: the training split is empty")
+    return int(row[0].size)

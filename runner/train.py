@@ -31,18 +31,26 @@ class TrainResult:
 def check(cfg: DictConfig) -> None:
     """Every check that needs neither a JVM nor data: classes, parameter names, paths."""
     data_mod.check_config(cfg.data)
-    features.check(cfg.features)
+    features.check(cfg.features, cfg.data)
     models.check(cfg.model)
 
 
-def build_pipeline(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
-    """The Spark Pipeline (feature stages then classifier) and every stage's params by config key."""
+def build_pipeline(cfg: DictConfig, dataset: data_mod.Dataset | None = None
+                   ) -> tuple[Any, dict[str, Any]]:
+    """The Spark Pipeline (feature stages then classifier) and every stage's params by config key.
+
+    The classifier may depend on the data (OneVsRest for 3+ classes, MLP layer sizes); without
+    ``dataset`` it is built for two classes.
+    """
     from pyspark.ml import Pipeline
 
-    named = features.build(cfg.features)
-    classifier = models.build(cfg.model, cfg.features.output_col, cfg.data.label)
+    named = features.build(cfg.features, cfg.data)
+    out = cfg.features.output_col
+    size = (lambda: features.vector_size(named, dataset.train, out)) if dataset else None
+    n_classes = models.class_count(dataset.classes) if dataset else 2
+    classifier = models.build(cfg.model, out, cfg.data.label, n_classes, size)
     params = {f"features.{name}.{k}": v for name, stage in named for k, v in _params(stage).items()}
-    params.update({f"model.{k}": v for k, v in _params(classifier).items()})
+    params.update({f"model.{k}": v for k, v in _params(models.unwrap(classifier)).items()})
     return Pipeline(stages=[stage for _, stage in named] + [classifier]), params
 
 
@@ -63,9 +71,10 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     uri = tracking.configure(cfg.tracking)
     session = session_future.result()
     dataset = data_mod.load(session, cfg.data)
-    pipeline, params = build_pipeline(cfg)
-    tags = {**tracking.standard_tags(spark.master_of(session)), **dict(cfg.tracking.tags),
-            **(extra_tags or {})}
+    pipeline, params = build_pipeline(cfg, dataset)
+    tags = {**tracking.standard_tags(spark.master_of(session)),
+            **models.tags(cfg.model, models.class_count(dataset.classes)),
+            **dict(cfg.tracking.tags), **(extra_tags or {})}
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
         _log_inputs(cfg, overrides, params, dataset)
         fitted = pipeline.fit(dataset.train)
