@@ -110,7 +110,7 @@ class OptunaSweeper(Sweeper):
                 overrides = [self._overrides(t, space) for t in trials]
                 returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
                 for trial, ret in zip(trials, returns, strict=True):
-                    self._tell(study, trial, ret, run)
+                    self._record(study, trial, ret, run)
                     untold.remove(trial.number)
                 self._check_failures(study, n_trials)
         except BaseException as exc:
@@ -127,7 +127,7 @@ class OptunaSweeper(Sweeper):
         return sampled + [f"{k}={v}" for k, v in space.fixed.items()]
 
     @staticmethod
-    def _tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn,
+    def _record(study: optuna.Study, trial: optuna.Trial, ret: JobReturn,
               run: runner_sweep.Sweep | None) -> None:
         run_id = run.run_ids.get(trial.number) if run else None
         if run_id:
@@ -137,9 +137,9 @@ class OptunaSweeper(Sweeper):
             error = ret._return_value if ret.status != JobStatus.COMPLETED else "value is NaN"
             trial.set_user_attr("error", first_line(error) if isinstance(error, BaseException)
                                 else str(error))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            _tell(study, trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, value)
+            _tell(study, trial, value)
 
     def _check_failures(self, study: optuna.Study, n_trials: int) -> None:
         failures = study_mod.failed(study)
@@ -159,3 +159,14 @@ class OptunaSweeper(Sweeper):
         OmegaConf.save(OmegaConf.create(results),
                        f"{self.config.hydra.sweep.dir}/optimization_results.yaml")
         return results
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None,
+          state: optuna.trial.TrialState | None = None) -> None:
+    """``study.tell``; the grid sampler's ``study.stop()`` once the grid is used up is not an
+    error here (the trial's state is stored before it raises)."""
+    try:
+        study.tell(trial, value, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise

@@ -2,8 +2,9 @@
 
 ``choice(a,b)`` -> categorical; ``range(a,b[,step])`` -> int (or float with a float bound or
 step), ``b`` included as in hydra-optuna-sweeper; ``range(...)`` tagged ``shuffle`` -> categorical;
-``interval(a,b)`` -> float, or int when both bounds are ints; ``tag(log, interval(a,b))`` -> the
-same on a log scale. A plain ``key=value`` is fixed for every trial.
+``interval(a,b)`` -> float (Hydra reads its bounds as floats; use ``range`` for ints);
+``tag(log, interval(a,b))`` -> the same on a log scale. A plain ``key=value`` is fixed for
+every trial.
 """
 
 from dataclasses import dataclass
@@ -58,11 +59,8 @@ def distribution(override: Override) -> BaseDistribution:
         if any(isinstance(x, float) for x in (value.start, value.stop, value.step)):
             return FloatDistribution(value.start, value.stop, step=value.step)
         return IntDistribution(int(value.start), int(value.stop), step=int(value.step))
-    if override.is_interval_sweep():
-        log = "log" in value.tags
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return IntDistribution(value.start, value.end, log=log)
-        return FloatDistribution(value.start, value.end, log=log)
+    if override.is_interval_sweep():  # Hydra parses interval bounds as floats
+        return FloatDistribution(value.start, value.end, log="log" in value.tags)
     raise RunnerError(f"{key}: {override.input_line!r} is not a sweep the Optuna sweeper knows "
                       "(use choice, range, interval or tag(log, interval(...)))")
 

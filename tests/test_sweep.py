@@ -1,0 +1,135 @@
+"""Sweep pieces that need no JVM: the search-space mapping, study resume/refusal, the
+champion/challenger rule, and the sweep report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from hydra_plugins.runner_optuna_sweeper import space as space_mod
+from hydra_plugins.runner_optuna_sweeper import study as study_mod
+from runner import sweep_report, tracking
+from runner.errors import RunnerError
+from tests.conftest import make_config
+
+
+def test_overrides_map_to_optuna_distributions() -> None:
+    space = space_mod.parse([
+        "model.regParam=interval(0.001,1.0)", "model.maxIter=range(5,50)",
+        "model.elasticNetParam=choice(0.0,0.5,1.0)", "model.tol=tag(log, interval(1e-8, 1e-4))",
+        "x=interval(1,10)", "spark.master='local[2]'",
+    ])
+    assert space.distributions == {
+        "model.regParam": FloatDistribution(0.001, 1.0),
+        "model.maxIter": IntDistribution(5, 50),
+        "model.elasticNetParam": CategoricalDistribution([0.0, 0.5, 1.0]),
+        "model.tol": FloatDistribution(1e-8, 1e-4, log=True),
+        "x": FloatDistribution(1, 10),
+    }
+    assert space.fixed == {"spark.master": "'local[2]'"}
+
+
+def test_command_line_wins_over_params_and_grid_lists_every_value() -> None:
+    space = space_mod.parse(["model.maxIter=range(5,50)", "model.maxIter=range(5,15,5)"])
+    assert space_mod.grid(space.distributions) == {"model.maxIter": [5, 10, 15]}
+    with pytest.raises(RunnerError, match="grid sampler"):
+        space_mod.grid(space_mod.parse(["a=interval(0,1)"]).distributions)
+
+
+def _fingerprint(overrides: list[str], params: list[str]) -> study_mod.Fingerprint:
+    return study_mod.fingerprint(space_mod.parse(params), make_config(overrides), "maximize")
+
+
+def test_changed_search_space_is_refused_with_what_differs(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = _fingerprint([], ["model.regParam=interval(0.001,1.0)"])
+    created = study_mod.open_study(storage, "s", False, first)
+    again = study_mod.open_study(storage, "s", False, first)
+    assert again.study_name == created.study_name == "s"
+
+    changed = _fingerprint(["data.split.seed=7"], ["model.regParam=interval(0.01,1.0)"])
+    with pytest.raises(RunnerError) as error:
+        study_mod.open_study(storage, "s", False, changed)
+    message = str(error.value)
+    assert "model.regParam: interval(0.001,1.0) -> interval(0.01,1.0)" in message
+    assert "data.split.seed: 42 -> 7" in message
+    assert "new_study=true" in message
+
+    new = study_mod.open_study(storage, "s", True, changed)
+    assert new.study_name == "s-2"
+    assert study_mod.open_study(storage, "s", True, changed).study_name == "s-2"  # resumable
+
+
+def test_interrupted_trials_fail_and_do_not_count(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+    study.tell(study.ask(dist), 0.5)
+    study.tell(study.ask(dist), state=optuna.trial.TrialState.FAIL)
+    study.ask(dist)  # left RUNNING, as by kill -9
+    assert study_mod.fail_interrupted(study) == 1
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "FAIL"]
+    assert study_mod.counted(study) == 2
+    assert study_mod.failed(study) == 1
+
+
+def test_seeded_sampler_proposes_the_same_trials() -> None:
+    dist = {"x": FloatDistribution(0, 1), "n": IntDistribution(1, 9)}
+
+    def proposals() -> list[dict]:
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3))
+        return [study.ask(dist).params for _ in range(3)]
+
+    assert proposals() == proposals()
+
+
+def _version(client, name: str, accuracy: float) -> str:
+    import mlflow
+
+    with mlflow.start_run() as run:
+        mlflow.log_metric("accuracy", accuracy)
+    return str(client.create_model_version(name, "file:///nowhere", run.info.run_id).version)
+
+
+def test_new_version_is_champion_only_if_it_beats_the_champion_by_the_margin(
+        mlflow_uri: str) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    client = MlflowClient()
+    client.create_registered_model("m")
+    first, worse, better, marginal = (_version(client, "m", a) for a in (0.90, 0.85, 0.95, 0.955))
+    assert tracking.promote("m", first, "accuracy", 0.90, 0.0) == "champion"
+    assert tracking.promote("m", worse, "accuracy", 0.85, 0.0) == "challenger"
+    assert tracking.promote("m", better, "accuracy", 0.95, 0.0) == "champion"
+    assert tracking.promote("m", marginal, "accuracy", 0.955, 0.01) == "challenger"
+    assert str(client.get_model_version_by_alias("m", "champion").version) == better
+    assert tracking.promote("m", worse, "hammingLoss", 0.01, 0.0, greater_is_better=False) \
+        == "champion"  # no hammingLoss on the champion's run: nothing to beat
+
+
+def test_grid_description_counts_jobs_and_swept_keys() -> None:
+    config = OmegaConf.create({"hydra": {
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                    "params": None},
+        "overrides": {"task": ["model.regParam=0.01,0.1,0.5", "model.maxIter=5,10", "seed=1"]},
+    }})
+    assert sweep_report.describe(config) == ("grid", ["model.regParam", "model.maxIter"], 6)
+
+
+def test_trials_table_has_one_row_per_trial() -> None:
+    children = [
+        tracking.ChildRun("a", "FINISHED", {"accuracy": 0.9, "f1": 0.8},
+                          {"runner.sweep.trial": "0", "runner.sweep.params": '{"x": "1"}'}),
+        tracking.ChildRun("b", "FAILED", {}, {"runner.sweep.trial": "1",
+                                              "runner.sweep.params": '{"x": "2"}',
+                                              "runner.error": "boom"}),
+    ]
+    lines = sweep_report.trials_csv(children, "accuracy").splitlines()
+    assert lines == ["trial,run_id,status,accuracy,x,f1,error", "0,a,FINISHED,0.9,1,0.8,",
+                     "1,b,FAILED,,2,,boom"]

@@ -1,0 +1,154 @@
+"""End-to-end sweeps: the real ``runner -m`` in a subprocess, a real Optuna sqlite storage and a
+real MLflow sqlite store, counted afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from runner import data as data_mod
+from runner import spark as spark_mod
+from runner import train
+
+pytestmark = pytest.mark.slow
+
+SPARK = "spark.master='local[2]'"
+SPACE = ["model.regParam=interval(0.001,1.0)", "model.maxIter=range(5,30)",
+         "model.elasticNetParam=choice(0.0,0.5,1.0)"]
+OPTUNA = ["hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=7", SPARK, *SPACE]
+TIMEOUT = 400
+
+
+def _runner(tmp_path: Path, args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    return subprocess.Popen([sys.executable, "-m", "runner.cli", "-m", *args], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own group: kill -9 takes the JVM too
+
+
+def _run(tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess:
+    proc = _runner(tmp_path, args)
+    out, _ = proc.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
+
+
+def _runs(tmp_path: Path) -> list:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return mlflow.search_runs(experiment_names=["runner"], output_format="list")
+
+
+def _split(runs: list) -> tuple[list, list]:
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def _artifacts(run_id: str) -> set[str]:
+    from mlflow import MlflowClient
+
+    return {a.path for a in MlflowClient().list_artifacts(run_id)}
+
+
+def test_grid_sweep_logs_a_parent_and_a_child_per_job(tmp_path: Path) -> None:
+    done = _run(tmp_path, ["model.regParam=0.01,0.5", "model.maxIter=5", SPARK])
+    assert done.returncode == 0, done.stdout
+    assert "[sweep] trial 2/2" in done.stdout
+    parents, children = _split(_runs(tmp_path))
+    assert len(parents) == 1
+    assert len(children) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert all(c.info.status == "FINISHED" and "accuracy" in c.data.metrics for c in children)
+    assert parent.data.params["sweep.model.regParam"] == "0.01,0.5"
+    assert "best_accuracy" in parent.data.metrics
+    assert {"trials.csv", "optimization_history.png", "config.yaml"} <= _artifacts(
+        parent.info.run_id)
+    best = parent.data.tags["runner.sweep.best_run_id"]
+    assert "model" in _artifacts(best)  # log_models=best: only the best child has a model
+    assert sum("model" in _artifacts(c.info.run_id) for c in children) == 1
+    from mlflow import MlflowClient
+
+    champion = MlflowClient().get_model_version_by_alias("penguin-classifier", "champion")
+    assert champion.run_id == best
+
+
+def test_optuna_sweep_goes_on_past_a_failing_trial(tmp_path: Path) -> None:
+    # the binomial family cannot fit three penguin species: a realistic mistake in a search
+    done = _run(tmp_path, ["hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", SPARK,
+                           "hydra.sweeper.max_failure_rate=0.5", "tracking.log_models=none",
+                           "model.family=choice(binomial,multinomial)"])
+    assert done.returncode == 0, done.stdout
+    assert "FAILED" in done.stdout
+    study = optuna.load_study(study_name="runner",
+                              storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "FAIL"]
+    assert study.best_params == {"model.family": "multinomial"}
+    parents, children = _split(_runs(tmp_path))
+    assert parents[0].info.status == "FINISHED"
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(failed) == 1
+    assert "runner.error" in failed[0].data.tags
+
+
+def _complete(storage: str) -> int:
+    if not os.path.exists(storage[len("sqlite:///"):]):
+        return 0
+    try:
+        study = optuna.load_study(study_name="runner", storage=storage)
+    except KeyError:  # the study is not created yet
+        return 0
+    return sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+
+
+def test_killed_sweep_resumes_to_the_total_and_refuses_a_changed_space(tmp_path: Path) -> None:
+    n_trials = 3
+    args = [*OPTUNA, f"hydra.sweeper.n_trials={n_trials}"]
+    storage = f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}"
+    proc = _runner(tmp_path, args)
+    deadline = time.monotonic() + TIMEOUT
+    while _complete(storage) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert 1 <= _complete(storage) < n_trials, "the sweep ended before it could be killed"
+
+    resumed = _run(tmp_path, args)
+    assert resumed.returncode == 0, resumed.stdout
+    assert "resuming at" in resumed.stdout
+    study = optuna.load_study(study_name="runner", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == n_trials
+    assert "RUNNING" not in states
+    parents, children = _split(_runs(tmp_path))
+    assert len(parents) == 1
+    assert parents[0].info.status == "FINISHED"
+    statuses = [c.info.status for c in children]
+    assert statuses.count("FINISHED") == n_trials
+    assert "RUNNING" not in statuses
+
+    wider = [a.replace("range(5,30)", "range(5,50)") for a in args]
+    changed = _run(tmp_path, wider)
+    assert changed.returncode != 0
+    assert "model.maxIter: range(5,30) -> range(5,50)" in changed.stdout
+    assert len(_runs(tmp_path)) == len(parents) + len(children)  # refused before any run
+
+
+def test_trials_in_one_process_share_the_session_and_the_prepared_data(cfg_factory) -> None:
+    first = train.run(cfg_factory(), [], log_model=False)
+    session = spark_mod.get_session(cfg_factory().spark)
+    cached = dict(data_mod._cache)
+    second = train.run(cfg_factory(["model.regParam=0.01"]), [], log_model=False)
+    assert spark_mod.get_session(cfg_factory().spark) is session
+    assert data_mod._cache == cached
+    assert len(cached) == 1
+    assert first.run_id != second.run_id
