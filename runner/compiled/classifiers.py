@@ -62,8 +62,7 @@ class ProbabilisticClassifier(Classifier):
     def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
         if self.thresholds is None or probability is None:
             return spark_argmax(raw)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = probability / np.asarray(self.thresholds)
+        scaled = probability / np.asarray(self.thresholds)
         return np.argmax(np.where(np.isnan(scaled), -np.inf, scaled), axis=1).astype(np.float64)
 
 
@@ -73,9 +72,8 @@ def margins_to_raw(margin: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)); exp overflows to inf for very negative x, giving 0 as in Java."""
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))
+    """1 / (1 + exp(-x)); exp overflowing to inf gives 0, as in Java."""
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def softmax(raw: np.ndarray) -> np.ndarray:
@@ -93,14 +91,12 @@ def spark_softmax(raw: np.ndarray) -> np.ndarray:
     nan = np.isnan(raw)
     top = np.where(nan, -np.inf, raw).max(axis=1, keepdims=True) if nan.any() else raw.max(
         axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        e = np.exp(raw - top)
-        probability = e / e.sum(axis=1, keepdims=True)
+    e = np.exp(raw - top)
+    probability = e / e.sum(axis=1, keepdims=True)
     inf = np.isposinf(raw)
     rows = np.flatnonzero(inf.any(axis=1))
     if len(rows):
-        with np.errstate(invalid="ignore"):
-            probability[rows] = raw[rows] * 0.0
+        probability[rows] = raw[rows] * 0.0
         probability[rows, np.argmax(inf[rows], axis=1)] = 1.0
     return probability
 
@@ -278,3 +274,13 @@ class OneVsRest(Classifier):
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         return np.column_stack([m.raw(x)[:, 1] for m in self.models])
+
+    def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
+        """The highest confidence's index, ignoring NaN, and -1 when none is above -inf.
+
+        Unlike the probabilistic models' argmax, OneVsRestModel answers -1 for all-NaN
+        confidences (measured against Spark 4.3's transform).
+        """
+        filled = np.where(np.isnan(raw), -np.inf, raw)
+        return np.where(filled.max(axis=1) > -np.inf, np.argmax(filled, axis=1), -1).astype(
+            np.float64)

@@ -58,8 +58,9 @@ class CompiledPipeline:
             ScoringError: a missing column, a value of the wrong type, or a row Spark would reject.
         """
         frame = self._frame(columns)
-        for stage in self.stages:
-            stage.apply(frame)
+        with np.errstate(all="ignore"):  # inf and NaN follow IEEE rules, as in the JVM
+            for stage in self.stages:
+                stage.apply(frame)
         out = {"prediction": frame[self.prediction_col].values,
                "rawPrediction": frame[self.raw_col].values, "kept": frame.kept}
         if self.probability_col:

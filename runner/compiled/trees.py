@@ -65,8 +65,7 @@ class Forest:
         return node
 
     def _categorical_left(self, node: np.ndarray, value: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            known = (value >= 0) & (value < self.num_categories[node]) & (value == np.floor(value))
+        known = (value >= 0) & (value < self.num_categories[node]) & (value == np.floor(value))
         category = np.where(known, value, 0).astype(np.int64)
         return np.where(known, self._goes_left[node, category], self._unknown_left[node])
 
