@@ -182,16 +182,44 @@ class LoggedModel:
     version: str | None
 
 
-def log_model(model: Any, model_signature: Any, registered_name: str | None) -> LoggedModel:
-    """Log the fitted PipelineModel (spark flavor) and register it when a name is given."""
-    import mlflow.spark
+def log_model(model: Any, model_signature: Any, registered_name: str | None,
+              input_schema: dict[str, str], class_names: list[str] | None = None) -> LoggedModel:
+    """Log the fitted PipelineModel and register it when a name is given.
 
-    info = mlflow.spark.log_model(
-        model, MODEL_ARTIFACT, signature=model_signature, pip_requirements=_pip_requirements(),
+    The MLmodel keeps the spark flavor (``mlflow.spark.load_model`` gives the PipelineModel) and
+    its python_function flavor is the JVM-free compiled scorer (runner.compiled), unless a stage
+    cannot be compiled: then it stays MLflow's Spark-backed one.
+
+    Args:
+        input_schema: raw input column -> Spark SQL type (``data.schema`` without the label).
+        class_names: the name of each class index, returned as ``label`` by the compiled pyfunc.
+    """
+    from mlflow.models import Model
+
+    from runner.compiled import flavor
+
+    # _log_v2 is what mlflow.spark.log_model uses for local stores: the model lands under the
+    # run's artifacts (runs:/<id>/model), where the rest of runner looks for it.
+    info = Model._log_v2(
+        MODEL_ARTIFACT, flavor, spark_model=model, input_schema=dict(input_schema),
+        class_names=list(class_names) if class_names else None,
+        signature=_with_params(model_signature), pip_requirements=_pip_requirements(),
         registered_model_name=registered_name,
     )
     version = info.registered_model_version
     return LoggedModel(info.model_uri, registered_name, str(version) if version else None)
+
+
+def _with_params(model_signature: Any) -> Any:
+    """The signature plus the compiled pyfunc's ``probabilities`` flag, so that MLflow's scoring
+    server passes it through."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
+
+    from runner.compiled.pyfunc import PROBABILITIES_PARAM
+
+    return ModelSignature(model_signature.inputs, model_signature.outputs,
+                          ParamSchema([ParamSpec(PROBABILITIES_PARAM, "boolean", False)]))
 
 
 @dataclass(frozen=True)

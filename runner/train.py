@@ -115,7 +115,9 @@ def log_fitted_model(cfg: DictConfig, fitted: Any) -> tracking.LoggedModel | Non
     if enum_value(cfg.tracking.log_models) == "none":
         return None
     signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
-    return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name)
+    inputs = {c: t for c, t in cfg.data.schema.items() if c != cfg.data.label}
+    return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name, inputs,
+                              list(cfg.data.class_names or []))
 
 
 # Metrics where a smaller value is better; every other metric is maximized.
