@@ -227,6 +227,7 @@ def to_columns(data: Any, inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     Nulls stay None (a column with any is a list) and NaN stays NaN: whether they are allowed is
     the model's call (its handleInvalid), so the scorer raises for them, not the parser.
     """
+    raw: Mapping[str, Any]
     if isinstance(data, list):
         raw = _records_to_lists(data, inputs)
     elif isinstance(data, dict):

@@ -296,13 +296,13 @@ def run_worker(app: App, sock: socket.socket, max_body: int) -> None:
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        stop = loop.create_future()
+        stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            loop.add_signal_handler(sig, stop.set)
         server = await loop.create_server(
             lambda: HttpConnection(app, max_body, executor), sock=sock)
         async with server:
-            await stop
+            await stop.wait()
 
     asyncio.run(serve())
 
