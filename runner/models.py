@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from runner import stages
 from runner.errors import RunnerError
 
@@ -22,8 +20,7 @@ ONE_VS_REST_TAG = "runner.one_vs_rest"
 
 
 def _spark_spec(cfg: Any) -> dict[str, Any]:
-    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    return {k: v for k, v in dict(plain).items() if k not in MODEL_KEYS}
+    return {k: v for k, v in stages.plain(cfg).items() if k not in MODEL_KEYS}
 
 
 def check(cfg: Any) -> None:

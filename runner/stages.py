@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -56,13 +56,19 @@ def locate(target: Any, where: str) -> type:
     return cls
 
 
+def plain(spec: Any) -> dict[str, Any]:
+    """A spec as a plain dict, interpolations resolved; Spark rejects ListConfig values."""
+    if isinstance(spec, DictConfig):
+        return cast(dict[str, Any], OmegaConf.to_container(spec, resolve=True))
+    return dict(spec)
+
+
 def spark_params(spec: Any) -> dict[str, Any]:
-    """The spec's Spark parameters as plain Python values (lists, not ListConfig).
+    """The spec's Spark parameters as plain Python values.
 
     A null value means "Spark's default": it is left out, since Spark cannot take None.
     """
-    plain = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
-    return {k: v for k, v in dict(plain).items() if k not in RUNNER_KEYS and v is not None}
+    return {k: v for k, v in plain(spec).items() if k not in RUNNER_KEYS and v is not None}
 
 
 def check(spec: Any, where: str) -> type:
@@ -70,7 +76,7 @@ def check(spec: Any, where: str) -> type:
     if not isinstance(spec, (dict, DictConfig)) or "_target_" not in spec:
         raise RunnerError(f"{where}: no _target_ (the pyspark.ml class to build)")
     cls = locate(spec["_target_"], where)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = set(inspect.signature(cls).parameters)
     params = spark_params(spec)
     unknown = sorted(set(params) - accepted)
     if unknown:
