@@ -171,7 +171,12 @@ def _classifiers() -> dict[str, Callable[[], Any]]:
     }
 
 
-@pytest.mark.parametrize("name", list(_classifiers()))
+# OneVsRest fits one model per class and the MLP iterates: each takes 15-40 s on a loaded 2-core box
+SLOW = {"ovr_linear_svc", "ovr_gbt", "ovr_fm", "mlp"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in _classifiers()])
 def test_lab_pipeline_with_each_classifier(spark, train, name):
     model = train([*lab_features(), _classifiers()[name]()])
     assert_parity(model, spark, COMPLETE + ADVERSARIAL)
