@@ -61,9 +61,11 @@ def test_model_is_registered_with_a_signature_that_takes_the_lab_request(lab_run
     spark_model = mlflow.spark.load_model(uri)
     assert type(spark_model).__name__ == "PipelineModel"
     model = mlflow.pyfunc.load_model(uri)
-    frame = scoring_server.infer_and_parse_data(json.loads(json.dumps(LAB_REQUEST)))
-    predictions = model.predict(frame)
-    assert float(list(predictions["prediction"] if hasattr(predictions, "columns") else predictions)[0]) == 1.0
+    # the scoring server's own request path: JSON integers for double columns included
+    response = scoring_server.invocations(
+        json.dumps(LAB_REQUEST), "application/json", model, model.metadata.get_input_schema())
+    assert response.status == 200, response.response
+    assert json.loads(response.response)["predictions"] in ([1.0], [1], [{"prediction": 1.0}])
 
 
 def test_same_config_and_seed_give_identical_metrics(spark, cfg_factory, lab_run) -> None:
@@ -87,9 +89,9 @@ def test_reproduce_unknown_run_is_a_user_error(mlflow_uri) -> None:
 
 
 def test_failure_during_fit_marks_the_run_failed(spark, cfg_factory) -> None:
-    cfg = cfg_factory(["model.family=bogus", "tracking.run_name=broken"])
-    with pytest.raises(Exception, match="bogus"):
+    cfg = cfg_factory(["model.family=binomial", "tracking.run_name=broken"])  # 3 classes
+    with pytest.raises(Exception, match="Binomial family"):
         train.run(cfg, [])
     runs = mlflow.search_runs(filter_string="attributes.run_name = 'broken'")
     assert list(runs["status"]) == ["FAILED"]
-    assert "bogus" in runs["tags.runner.error"][0]
+    assert "Binomial family" in runs["tags.runner.error"][0]
