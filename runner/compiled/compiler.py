@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from runner.compiled import classifiers as cls
 from runner.compiled import features as feat
 from runner.compiled import trees
@@ -225,7 +227,7 @@ def _random_forest(stage: Any, schema: dict[str, str]) -> Stage:
 def _gbt(stage: Any, schema: dict[str, str]) -> Stage:
     return trees.GradientBoostedTrees(**_columns(stage), thresholds=_thresholds(stage),
                                       forest=_forest(stage.trees, stats=False),
-                                      tree_weights=list(stage.treeWeights))
+                                      tree_weights=np.asarray(stage.treeWeights))
 
 
 def _forest(models: list[Any], stats: bool) -> trees.Forest:
@@ -238,8 +240,10 @@ def _forest(models: list[Any], stats: bool) -> trees.Forest:
         depth = max(depth, _add_node(model._java_obj.rootNode(), nodes, stats))
     width = max(len(v) for v in nodes["leaf"] if v)
     leaf_values = [v if v else [0.0] * width for v in nodes["leaf"]]
-    return trees.Forest(roots, nodes["feature"], nodes["threshold"], nodes["left"], nodes["right"],
-                        nodes["num_categories"], nodes["left_categories"], leaf_values, depth)
+    return trees.Forest(
+        np.asarray(roots), np.asarray(nodes["feature"]), np.asarray(nodes["threshold"]),
+        np.asarray(nodes["left"]), np.asarray(nodes["right"]), np.asarray(nodes["num_categories"]),
+        nodes["left_categories"], np.asarray(leaf_values), depth)
 
 
 def _add_node(node: Any, nodes: dict[str, list[Any]], stats: bool) -> int:

@@ -42,7 +42,8 @@ class StringIndexer(Stage):
     kind = "StringIndexer"
 
     def __post_init__(self) -> None:
-        self._index = [{label: float(i) for i, label in enumerate(ls)} for ls in self.labels]
+        self._index: list[dict[str | None, float]] = [
+            {label: float(i) for i, label in enumerate(ls)} for ls in self.labels]
 
     def apply(self, frame: Frame) -> None:
         if self.handle_invalid == "skip":

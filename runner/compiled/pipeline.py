@@ -79,7 +79,7 @@ class CompiledPipeline:
         if missing:
             raise ScoringError(missing[0], None, "missing input column")
         out = self.predict_columns({c: df[c].to_numpy() for c in self.inputs})
-        result = {"prediction": out["prediction"]}
+        result: dict[str, Any] = {"prediction": out["prediction"]}
         for name in ("probability", "rawPrediction"):
             if name in out:
                 result[name] = list(out[name].tolist())
@@ -121,13 +121,14 @@ class CompiledPipeline:
 def _input_column(name: str, sql_type: str, values: np.ndarray | Sequence[Any]) -> Column:
     """Strings as objects, None being NULL; numbers (ints too) as float64 with a NULL mask."""
     if sql_type.lower() in STRING_TYPES:
-        arr = np.asarray(values, dtype=object)
-        null = np.array([v is None or (isinstance(v, float) and v != v) for v in arr], dtype=bool)
-        return Column(arr, null if null.any() else None)
+        strings = np.asarray(values, dtype=object)
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in strings],
+                           dtype=bool)
+        return Column(strings, missing if missing.any() else None)
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
         return Column(cast_numeric(values.astype(np.float64), sql_type.lower()))
     objects = values if isinstance(values, list) else list(values)
-    null = None
+    null: np.ndarray | None = None
     if not all(isinstance(v, float | int) for v in objects):  # the common case costs one pass
         bad = [v for v in objects if v is not None and not isinstance(v, int | float | np.number)]
         if bad:
