@@ -1,0 +1,360 @@
+"""Serving and batch-scoring figures of runner beside MLflow's own, measured in one run.
+
+    /work/venv/bin/python benchmarks/serve.py [--quick]
+
+1. Trains the lab model with ``runner`` (subprocess) into a tmp sqlite store.
+2. ``runner serve`` vs ``mlflow models serve --env-manager local`` (the spark flavor's pyfunc) on
+   127.0.0.1: startup (spawn -> first /ping 200), then the lab's single-record request with
+   keep-alive clients at 1, 8 and 32 connections: p50/p99 latency, requests/s, errors. The load
+   generator is ``wrk`` when installed (C, leaves the CPU to the server), else a bounded asyncio
+   client in this process. MLflow's side gets short runs: ~20 s to start, ~200 ms per request.
+3. ``runner predict`` (native transform, parquet in and out) on 1M seeded penguin-like rows vs
+   ``mlflow.pyfunc.spark_udf`` on the same model over fewer rows (it is ~20x slower): rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BIN = Path(sys.executable).parent
+LAB = {"dataframe_records": [{"Island": "Biscoe", "CulmenLength": 48.7, "CulmenDepth": 14.1,
+                              "FlipperLength": 210, "BodyMass": 4450}]}
+BODY = json.dumps(LAB).encode()
+SPARK = "spark.master='local[2]'"
+# mlflow models serve execs `uvicorn` from PATH: the venv's bin must be on it
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+       "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # spark_udf's workers need this venv
+
+
+@dataclass
+class Load:
+    connections: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def report(ld: Load) -> Load:
+    say(f"  {ld.connections:>2} connections: {ld.requests} requests, {ld.errors} errors, "
+        f"p50 {ld.p50_ms:.3f} ms, p99 {ld.p99_ms:.3f} ms, {ld.rps:,.0f} req/s")
+    return ld
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def train(root: Path) -> str:
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    say("training the lab model with runner ...")
+    cmd = [str(BIN / "runner"), f"tracking.uri={uri}", SPARK, "tracking.log_datasets=false"]
+    subprocess.run(cmd, cwd=root, check=True, capture_output=True, text=True)
+    return uri
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> float:
+    """Seconds from now until GET url answers 200 (the caller started ``process`` just before)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} not ready in {timeout} s")
+
+
+def start(cmd: list[str], port: int, cwd: Path, timeout: float
+          ) -> tuple[subprocess.Popen[bytes], float]:
+    t0 = time.perf_counter()
+    process = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    wait_ready(f"http://127.0.0.1:{port}/ping", process, timeout)
+    return process, time.perf_counter() - t0
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# ---- load generators -------------------------------------------------------------------------
+
+def load(port: int, connections: int, seconds: float, max_requests: int) -> Load:
+    if shutil.which("wrk"):
+        return wrk_load(port, connections, seconds)
+    return asyncio.run(python_load(port, connections, seconds, max_requests))
+
+
+async def python_load(port: int, connections: int, seconds: float, max_requests: int) -> Load:
+    """Bounded keep-alive clients: stop at ``seconds`` or ``max_requests``, whichever is first."""
+    request = (b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+               % (len(BODY), BODY))
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def client() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline and len(latencies) < max_requests:
+            t = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t)
+            errors += not head.startswith(b"HTTP/1.1 200")
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return Load(connections, len(latencies), errors, elapsed, float(np.percentile(ms, 50)),
+                float(np.percentile(ms, 99)))
+
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '%s'
+"""
+
+
+def wrk_load(port: int, connections: int, seconds: float) -> Load:
+    """``wrk`` with one thread (the other core is the server's), latency percentiles on."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % BODY.decode())
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+                          "--latency", "-s", f.name, f"http://127.0.0.1:{port}/invocations"],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    elapsed = _duration(re.search(r"requests in ([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    p50 = _duration(re.search(r"50%\s+([\d.]+\w+)", out).group(1)) * 1000  # type: ignore[union-attr]
+    p99 = _duration(re.search(r"99%\s+([\d.]+\w+)", out).group(1)) * 1000  # type: ignore[union-attr]
+    return Load(connections, requests, errors, elapsed, p50, p99)
+
+
+def _duration(text: str) -> float:
+    """wrk's '512.00us' / '1.20ms' / '2.00s' / '1.00m' in seconds."""
+    number, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+def bench_runner(root: Path, uri: str, seconds: float) -> tuple[float, list[Load]]:
+    port = free_port()
+    cmd = [str(BIN / "runner"), "serve", f"tracking.uri={uri}", f"serving.port={port}", SPARK]
+    process, startup = start(cmd, port, root, 300)
+    say(f"  startup {startup:.2f} s")
+    try:
+        load(port, 1, 1.0, 500)  # warm-up
+        return startup, [report(load(port, c, seconds, 200_000)) for c in (1, 8, 32)]
+    finally:
+        stop(process)
+
+
+def mlflow_model_copy(root: Path, uri: str) -> Path:
+    """The registered model's files, its python_function pointed at mlflow's own spark loader."""
+    import mlflow
+    import yaml
+
+    if (root / "mlflow-model" / "MLmodel").exists():
+        return root / "mlflow-model"
+    mlflow.set_tracking_uri(uri)
+    path = Path(mlflow.artifacts.download_artifacts("models:/penguin-classifier/1",
+                                                    dst_path=str(root / "mlflow-model")))
+    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
+    pyfunc = mlmodel["flavors"].get("python_function", {})
+    if pyfunc.get("loader_module") != "mlflow.spark":  # runner's compiled scorer took the slot
+        mlmodel["flavors"]["python_function"] = {
+            "loader_module": "mlflow.spark", "data": "sparkml",
+            "python_version": sys.version.split()[0],
+            "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}}
+        (path / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    return path
+
+
+def bench_mlflow(root: Path, model: Path, seconds: float) -> tuple[float, list[Load]]:
+    port = free_port()
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", str(model), "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port)]
+    process, startup = start(cmd, port, root, 300)
+    say(f"  startup {startup:.2f} s")
+    try:
+        load(port, 1, 2.0, 5)  # warm-up: the first request starts Spark work
+        return startup, [report(load(port, c, seconds, 100)) for c in (1, 8)]
+    finally:
+        stop(process)
+
+
+# ---- batch -----------------------------------------------------------------------------------
+
+COLUMNS = ["Island", "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass"]
+
+
+def penguin_rows(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    """Seeded penguin-like rows: the three islands and measurements spread like the real data."""
+    rng = np.random.default_rng(seed)
+    return {
+        "Island": rng.choice(np.array(["Biscoe", "Dream", "Torgersen"]), n, p=[0.49, 0.36, 0.15]),
+        "CulmenLength": rng.normal(44.0, 5.4, n).round(1),
+        "CulmenDepth": rng.normal(17.2, 2.0, n).round(1),
+        "FlipperLength": rng.normal(201.0, 14.0, n).round(),
+        "BodyMass": rng.normal(4200.0, 800.0, n).round(),
+    }
+
+
+def compose(overrides: list[str]):  # noqa: ANN201 - a DictConfig
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from runner.schemas import register_configs
+
+    register_configs()
+    with initialize_config_module(config_module="runner.conf", version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def bench_batch(root: Path, uri: str, rows: int, udf_rows: int) -> tuple[float, float]:
+    """(runner predict rows/s on ``rows``, spark_udf rows/s on ``udf_rows``), same session."""
+    import pandas as pd
+
+    from runner import predict, spark, tracking
+
+    cfg = compose([SPARK, f"tracking.uri={uri}", f"predict.input={root / 'big.parquet'}",
+                   f"predict.output={root / 'scored.parquet'}"])
+    session = spark.get_session(cfg.spark)
+    session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # fast pandas -> Spark
+    say(f"generating {rows:,} penguin-like rows ...")
+    frame = session.createDataFrame(pd.DataFrame(penguin_rows(rows)))
+    frame.write.parquet(str(root / "big.parquet"))
+    say("runner predict ...")
+    ours = predict.run(cfg)
+    assert ours.rows == rows
+    say(f"mlflow.pyfunc.spark_udf on {udf_rows:,} rows ...")
+    tracking.use_store(uri)
+    t0 = time.perf_counter()
+    udf_seconds = spark_udf_seconds(session, udf_rows, root)
+    say(f"  ({time.perf_counter() - t0:.1f} s)")
+    return rows / ours.seconds, udf_rows / udf_seconds
+
+
+def spark_udf_seconds(session, udf_rows: int, root: Path) -> float:  # noqa: ANN001
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F  # noqa: N812
+
+    start = time.perf_counter()
+    frame = session.read.parquet(str(root / "big.parquet")).limit(udf_rows)
+    udf = mlflow.pyfunc.spark_udf(session, str(mlflow_model_copy(root, mlflow.get_tracking_uri())),
+                                  result_type="double", env_manager="local")
+    scored = frame.withColumn("prediction", udf(*[F.col(c) for c in COLUMNS]))
+    scored.write.parquet(str(root / "udf.parquet"))
+    return time.perf_counter() - start
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+def table(ours: tuple[float, list[Load]], theirs: tuple[float, list[Load]],
+          batch: tuple[float, float] | None) -> str:
+    rows: list[tuple[str, float | None, float | None, bool]] = [
+        ("startup s", ours[0], theirs[0], False)]
+    by_conn = {ld.connections: ld for ld in theirs[1]}
+    for ld in ours[1]:
+        other = by_conn.get(ld.connections)
+        c = ld.connections
+        rows += [(f"p50 ms   @{c}", ld.p50_ms, other and other.p50_ms, False),
+                 (f"p99 ms   @{c}", ld.p99_ms, other and other.p99_ms, False),
+                 (f"req/s    @{c}", ld.rps, other and other.rps, True),
+                 (f"errors   @{c}", ld.errors, other and other.errors, False)]
+    if batch:
+        rows.append(("batch rows/s", batch[0], batch[1], True))
+    lines = [f"{'':<16}{'runner':>12}{'mlflow':>12}{'runner is':>12}"]
+    for name, a, b, higher_better in rows:
+        ratio = "" if not a or not b or name.startswith("errors") else (
+            f"{(a / b if higher_better else b / a):.1f}x")
+        lines.append(f"{name:<16}{_num(a):>12}{_num(b):>12}{ratio:>12}")
+    return "\n".join(lines)
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, 100k batch rows")
+    parser.add_argument("--no-batch", action="store_true")
+    parser.add_argument("--no-serve", action="store_true")
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else 8.0
+    root = Path(tempfile.mkdtemp(prefix="runner-bench-"))
+    try:
+        uri = train(root)
+        ours: tuple[float, list[Load]] = (0.0, [])
+        theirs: tuple[float, list[Load]] = (0.0, [])
+        if not args.no_serve:
+            say("runner serve ...")
+            ours = bench_runner(root, uri, seconds)
+            say("mlflow models serve (spark flavor) ...")
+            theirs = bench_mlflow(root, mlflow_model_copy(root, uri), min(seconds, 6.0))
+        batch = None if args.no_batch else bench_batch(
+            root, uri, 100_000 if args.quick else 1_000_000, 20_000 if args.quick else 100_000)
+        generator = "wrk -t1" if shutil.which("wrk") else "asyncio client"
+        say(f"\nsingle-record lab request, keep-alive, load generator: {generator}; "
+            f"@N = N connections; mlflow only at 1 and 8 (it needs ~200 ms per request)")
+        if batch:
+            say("batch: runner predict on the full rows, spark_udf on fewer (rows/s either way)")
+        say(table(ours, theirs, batch))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
