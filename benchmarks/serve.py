@@ -302,7 +302,7 @@ def spark_udf_seconds(session, udf_rows: int, root: Path) -> float:  # noqa: ANN
 def table(ours: tuple[float, list[Load]], theirs: tuple[float, list[Load]],
           batch: tuple[float, float] | None) -> str:
     rows: list[tuple[str, float | None, float | None, bool]] = [
-        ("startup s", ours[0], theirs[0], False)]
+        ("startup s", ours[0], theirs[0], False)] if ours[1] else []
     by_conn = {ld.connections: ld for ld in theirs[1]}
     for ld in ours[1]:
         other = by_conn.get(ld.connections)
