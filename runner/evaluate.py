@@ -60,6 +60,25 @@ def evaluate(model: Any, data: DataFrame, label: str, names: list[str]) -> tuple
     return {name: values[name] for name in names}, counts
 
 
+def evaluate_splits(model: Any, splits: dict[str, DataFrame], label: str, names: list[str]
+                    ) -> dict[str, tuple[dict[str, float], ConfusionCounts]]:
+    """``evaluate`` for several splits with one transform and one Spark job: the rows are tagged
+    with their split's name and counted together (a sweep trial pays one job, not one a split)."""
+    from pyspark.sql import functions as F
+
+    tagged = [df.withColumn("_split", F.lit(name)) for name, df in splits.items()]
+    union = tagged[0]
+    for frame in tagged[1:]:
+        union = union.unionByName(frame)
+    rows = model.transform(union).groupBy("_split", label, "prediction").count().collect()
+    results = {}
+    for name in splits:
+        counts = {(float(r[1]), float(r[2])): int(r[3]) for r in rows if r[0] == name}
+        values = metrics(counts)
+        results[name] = ({m: values[m] for m in names}, counts)
+    return results
+
+
 def confusion_figure(counts: ConfusionCounts, class_names: list[str], title: str) -> Figure:
     """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
     from matplotlib.figure import Figure

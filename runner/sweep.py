@@ -20,7 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from runner import sweep_report, tracking, train
+from runner import spark, sweep_report, tracking, train
 from runner.errors import first_line
 
 TRIAL_TAG = tracking.SWEEP_TAG + "trial"
@@ -61,12 +61,13 @@ class Sweep:
         self.study: Any = None  # an optuna Study, set by the Optuna sweeper for the plots
         self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
         self.finished = False
-        self._started = time.perf_counter()
+        self._last_end = time.perf_counter()  # a trial's time includes Hydra's and Optuna's share
 
     def open(self, resume_run_id: str | None = None) -> str:
         """Create the parent run, or re-attach to ``resume_run_id`` if the store has it."""
         if self.parent_run_id:
             return self.parent_run_id
+        spark.start_async(self.config.spark)  # the JVM starts while MLflow sets up its store
         tracking.configure(self.config.tracking)
         self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
         if resume_run_id and tracking.reopen_parent(resume_run_id):
@@ -136,7 +137,7 @@ class Sweep:
     def job_ended(self, job_return: JobReturn) -> None:
         """One progress line per trial: n/N, value, best so far."""
         self.done += 1
-        seconds = time.perf_counter() - self._started
+        seconds, self._last_end = time.perf_counter() - self._last_end, time.perf_counter()
         of = f"{self.done}/{self.total}" if self.total else str(self.done)
         if job_return.status == JobStatus.COMPLETED:
             outcome = f"{self.primary}={float(job_return.return_value):.4f}"
@@ -148,9 +149,6 @@ class Sweep:
         sweep_report.say(f"[sweep] trial {of}  {outcome}  {best}  {seconds:.1f}s")
         if self.kind == "grid" and self.total and self.done >= self.total:
             self.finish()  # BasicSweeper raises after the batch when a job failed
-
-    def job_started(self) -> None:
-        self._started = time.perf_counter()
 
     def finish(self, status: str = "FINISHED") -> None:
         """Log the best model, the summary, the trials table and plots; end the parent run."""
@@ -202,7 +200,6 @@ def refit(cfg: DictConfig) -> Any:
     """Fit a trial's pipeline again from its logged config (its model was in a process that
     ended before the sweep did). Same data, seed and params give the same model."""
     from runner import data as data_mod
-    from runner import spark
 
     session = spark.get_session(cfg.spark)
     dataset = data_mod.load(session, cfg.data)
@@ -221,10 +218,6 @@ class SweepCallback(Callback):
         global _current
         kind, swept, total = sweep_report.describe(config)
         _current = Sweep(config, kind, swept, total)
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if _current:
-            _current.job_started()
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if _current:

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import data as data_mod
-from runner import evaluate, features, models, spark, tracking
+from runner import evaluate, features, fitting, models, spark, tracking
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
             **dict(cfg.tracking.tags), **(extra_tags or {})}
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
         _log_inputs(cfg, overrides, params, dataset)
-        fitted = pipeline.fit(dataset.train)
+        fitted = fitting.fit(pipeline, dataset.train, cfg)  # feature stages reused in sweeps
         metrics, train_metrics = _evaluate_and_log(cfg, fitted, dataset)
         logged = log_fitted_model(cfg, fitted) if log_model else None
     if logged and logged.version and parent_run_id is None:  # a sweep promotes only its best
@@ -99,10 +99,11 @@ def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
 def _evaluate_and_log(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
                       ) -> tuple[dict[str, float], dict[str, float]]:
     names = [enum_value(m) for m in cfg.evaluation.metrics]
-    metrics, counts = evaluate.evaluate(fitted, dataset.test, cfg.data.label, names)
-    train_metrics: dict[str, float] = {}
-    if cfg.evaluation.train_metrics:
-        train_metrics, _ = evaluate.evaluate(fitted, dataset.train, cfg.data.label, names)
+    splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
+                                        else {})}
+    results = evaluate.evaluate_splits(fitted, splits, cfg.data.label, names)
+    metrics, counts = results["test"]
+    train_metrics = results["train"][0] if "train" in results else {}
     tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()}})
     if cfg.evaluation.confusion_matrix:
         fig = evaluate.confusion_figure(counts, list(cfg.data.class_names), "test split")

@@ -101,6 +101,7 @@ def test_new_version_is_champion_only_if_it_beats_the_champion_by_the_margin(
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment("promote")  # an earlier test may have set another store's experiment
     client = MlflowClient()
     client.create_registered_model("m")
     first, worse, better, marginal = (_version(client, "m", a) for a in (0.90, 0.85, 0.95, 0.955))

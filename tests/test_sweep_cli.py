@@ -152,3 +152,21 @@ def test_trials_in_one_process_share_the_session_and_the_prepared_data(cfg_facto
     assert data_mod._cache == cached
     assert len(cached) == 1
     assert first.run_id != second.run_id
+
+
+def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_factory) -> None:
+    from runner import evaluate, fitting
+
+    cfg = cfg_factory(["model.maxIter=7"])
+    session = spark_mod.get_session(cfg.spark)
+    dataset = data_mod.load(session, cfg.data)
+    pipeline, _ = train.build_pipeline(cfg, dataset)
+    fitting.fit(pipeline, dataset.train, cfg_factory())  # fills the cache with other params
+    cached = fitting.fit(pipeline, dataset.train, cfg)
+    direct = pipeline.fit(dataset.train)
+    assert cached.stages[-1].coefficientMatrix == direct.stages[-1].coefficientMatrix
+    names = ["accuracy", "f1"]
+    together = evaluate.evaluate_splits(cached, {"test": dataset.test, "train": dataset.train},
+                                        cfg.data.label, names)
+    assert together["test"] == evaluate.evaluate(direct, dataset.test, cfg.data.label, names)
+    assert together["train"] == evaluate.evaluate(direct, dataset.train, cfg.data.label, names)
