@@ -93,7 +93,7 @@ def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
     tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
                          "data.split.seed": cfg.data.split.seed})
     if cfg.tracking.log_datasets:
-        tracking.log_dataset(dataset.train, dataset, cfg.data.name)
+        tracking.log_dataset(dataset, cfg.data.name, dict(cfg.data.schema))
 
 
 def _evaluate_and_log(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
