@@ -50,7 +50,8 @@ LAB_SCRIPT = textwrap.dedent(
         stages = [StringIndexer(inputCol="Island", outputCol="IslandIdx"),
                   VectorAssembler(inputCols=numeric, outputCol="numericFeatures"),
                   MinMaxScaler(inputCol="numericFeatures", outputCol="normalizedFeatures"),
-                  VectorAssembler(inputCols=["IslandIdx", "normalizedFeatures"], outputCol="features"),
+                  VectorAssembler(inputCols=["IslandIdx", "normalizedFeatures"],
+                                  outputCol="features"),
                   LogisticRegression(labelCol="Species", featuresCol="features", maxIter=5,
                                      regParam=0.5)]
         model = Pipeline(stages=stages).fit(train)
@@ -96,8 +97,12 @@ def main() -> None:
             script = os.path.join(work, "lab.py")
             with open(script, "w") as fh:
                 fh.write(LAB_SCRIPT)
-            lab.append(_timed([sys.executable, script, penguins, env["MLFLOW_TRACKING_URI"]], work, env))
-        print(f"round {i + 1}: runner {ours[-1]:.1f} s, lab-style script {lab[-1]:.1f} s", flush=True)
+            lab.append(
+                _timed([sys.executable, script, penguins, env["MLFLOW_TRACKING_URI"]], work, env)
+            )
+        print(
+            f"round {i + 1}: runner {ours[-1]:.1f} s, lab-style script {lab[-1]:.1f} s", flush=True
+        )
     ours_s, lab_s = statistics.median(ours), statistics.median(lab)
     print("\ncold run: process start -> registered model (median of", args.repeat, "round(s))")
     print(f"{'':<28}{'seconds':>10}")

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 _cache: dict[str, Dataset] = {}
-NUMERIC_TYPES = frozenset({"int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float"})
+NUMERIC_TYPES = frozenset(
+    {"int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float"}
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,10 @@ def check_config(cfg: Any) -> None:
     if cfg.label not in cfg.schema:
         raise RunnerError(f"data.label {cfg.label!r} is not a column of data.schema")
     if cfg.schema[cfg.label].lower() not in NUMERIC_TYPES:
-        raise RunnerError(f"data.schema: label {cfg.label!r} must be numeric (class indices 0..k-1), "
-                          f"not {cfg.schema[cfg.label]}")
+        raise RunnerError(
+            f"data.schema: label {cfg.label!r} must be numeric (class indices 0..k-1), "
+            f"not {cfg.schema[cfg.label]}"
+        )
     if not feature_columns(cfg):
         raise RunnerError("data.schema lists no feature columns besides the label")
     if cfg.split.train <= 0 or cfg.split.test <= 0:
@@ -86,7 +90,9 @@ def _read(spark: SparkSession, cfg: Any) -> DataFrame:
     try:
         return spark.read.format(cfg.format).options(**dict(cfg.options)).load(path)
     except Exception as exc:
-        raise RunnerError(f"data.path: cannot read {path} as {cfg.format}: {first_line(exc)}")
+        raise RunnerError(
+            f"data.path: cannot read {path} as {cfg.format}: {first_line(exc)}"
+        ) from exc
 
 
 def _casts(raw: DataFrame, cfg: Any) -> dict[str, Column]:
@@ -103,8 +109,12 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], label:
     """One Spark job: values that fail to cast per column, kept rows, classes, content digest."""
     from pyspark.sql import functions as F
 
-    failed = {c: F.col(f"`{c}`").isNotNull() & (F.trim(F.col(f"`{c}`").cast("string")) != "")
-              & cast.isNull() for c, cast in casts.items()}
+    failed = {
+        c: F.col(f"`{c}`").isNotNull()
+        & (F.trim(F.col(f"`{c}`").cast("string")) != "")
+        & cast.isNull()
+        for c, cast in casts.items()
+    }
     kept = F.lit(True)
     for column in needed:
         kept = kept & casts[column].isNotNull()
@@ -126,8 +136,10 @@ def _check_casts(raw: DataFrame, profile: Row, cfg: Any) -> None:
         if count:
             bad = F.col(f"`{column}`").isNotNull() & F.col(f"`{column}`").try_cast(type_).isNull()
             example = raw.where(bad).select(f"`{column}`").first()
-            raise RunnerError(f"data: column {column!r}: {count} value(s) do not cast to {type_}, "
-                              f"e.g. {example[0] if example else '?'!r}")
+            raise RunnerError(
+                f"data: column {column!r}: {count} value(s) do not cast to {type_}, "
+                f"e.g. {example[0] if example else '?'!r}"
+            )
 
 
 def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
@@ -146,9 +158,20 @@ def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
     train, test = clean.randomSplit([cfg.split.train, cfg.split.test], seed=int(cfg.split.seed))
     test_rows = test.count()
     if test_rows in (0, rows):
-        raise RunnerError(f"data.split: {cfg.split.train}/{cfg.split.test} of {rows} rows leaves "
-                          f"{'test' if test_rows == 0 else 'train'} empty")
+        raise RunnerError(
+            f"data.split: {cfg.split.train}/{cfg.split.test} of {rows} rows leaves "
+            f"{'test' if test_rows == 0 else 'train'} empty"
+        )
     digest = f"{(profile['xor'] or 0) & 2**64 - 1:016x}{(profile['low'] or 0) & 2**32 - 1:08x}"
-    return Dataset(train=train, test=test, path=resolve_path(cfg.path), digest=digest, rows=rows,
-                   train_rows=rows - test_rows, test_rows=test_rows, features=features,
-                   label=cfg.label, classes=classes)
+    return Dataset(
+        train=train,
+        test=test,
+        path=resolve_path(cfg.path),
+        digest=digest,
+        rows=rows,
+        train_rows=rows - test_rows,
+        test_rows=test_rows,
+        features=features,
+        label=cfg.label,
+        classes=classes,
+    )

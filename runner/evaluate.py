@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 ConfusionCounts = dict[tuple[float, float], int]  # (label, prediction) -> rows
 
 
-def confusion_counts(predictions: DataFrame, label: str, prediction: str = "prediction") -> ConfusionCounts:
+def confusion_counts(
+    predictions: DataFrame, label: str, prediction: str = "prediction"
+) -> ConfusionCounts:
     """Count rows per (label, prediction) pair with one Spark job."""
     rows = predictions.groupBy(label, prediction).count().collect()
     return {(float(r[0]), float(r[1])): int(r[2]) for r in rows}
@@ -53,15 +55,18 @@ def metrics(counts: ConfusionCounts) -> dict[str, float]:
     }
 
 
-def evaluate(model: Any, data: DataFrame, label: str, names: list[str]) -> tuple[dict[str, float], ConfusionCounts]:
+def evaluate(
+    model: Any, data: DataFrame, label: str, names: list[str]
+) -> tuple[dict[str, float], ConfusionCounts]:
     """Transform ``data`` with the fitted model and return the requested metrics and counts."""
     counts = confusion_counts(model.transform(data), label)
     values = metrics(counts)
     return {name: values[name] for name in names}, counts
 
 
-def evaluate_splits(model: Any, splits: dict[str, DataFrame], label: str, names: list[str]
-                    ) -> dict[str, tuple[dict[str, float], ConfusionCounts]]:
+def evaluate_splits(
+    model: Any, splits: dict[str, DataFrame], label: str, names: list[str]
+) -> dict[str, tuple[dict[str, float], ConfusionCounts]]:
     """``evaluate`` for several splits with one transform and one Spark job: the rows are tagged
     with their split's name and counted together (a sweep trial pays one job, not one a split)."""
     from pyspark.sql import functions as F
@@ -89,8 +94,15 @@ def confusion_figure(counts: ConfusionCounts, class_names: list[str], title: str
     fig = Figure(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="Blues")
-    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=names,
-           yticklabels=names, xlabel="predicted", ylabel="true", title=title)
+    ax.set(
+        xticks=range(len(classes)),
+        yticks=range(len(classes)),
+        xticklabels=names,
+        yticklabels=names,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
     for i, row in enumerate(grid):
         for j, n in enumerate(row):
             ax.text(j, i, str(n), ha="center", va="center")

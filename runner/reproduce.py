@@ -33,7 +33,9 @@ def logged_config(config_yaml: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def compare(source: dict[str, float], new: dict[str, float]) -> list[tuple[str, float, float | None]]:
+def compare(
+    source: dict[str, float], new: dict[str, float]
+) -> list[tuple[str, float, float | None]]:
     """(metric, source value, new value) for every metric both runs report, source order."""
     return [(name, value, new.get(name)) for name, value in sorted(source.items()) if name in new]
 
@@ -42,7 +44,9 @@ def differences(source: tracking.LoggedRun, new_run: tracking.LoggedRun) -> list
     """Warnings for what may explain different metrics: data digest and library versions."""
     warnings = []
     if source.dataset_digests != new_run.dataset_digests:
-        warnings.append(f"data digest differs: {source.dataset_digests} -> {new_run.dataset_digests}")
+        warnings.append(
+            f"data digest differs: {source.dataset_digests} -> {new_run.dataset_digests}"
+        )
     for key in ("version", "pyspark_version", "mlflow_version"):
         tag = tracking.TAG_PREFIX + key
         if source.tags.get(tag) != new_run.tags.get(tag):
@@ -57,15 +61,21 @@ def reproduce(run_id: str, overrides: list[str]) -> bool:
     source = tracking.fetch_run(run_id)
     cfg = logged_config(source.config_yaml, overrides)
     cfg.tracking.uri = tracking.resolve_uri(tracking_uri or cfg.tracking.uri)
-    result = train.run(cfg, [*source.overrides, *overrides],
-                       extra_tags={tracking.TAG_PREFIX + "reproduced_from": run_id})
+    result = train.run(
+        cfg,
+        [*source.overrides, *overrides],
+        extra_tags={tracking.TAG_PREFIX + "reproduced_from": run_id},
+    )
     print(report.summary(result))
     new_run = tracking.fetch_run(result.run_id)
     rows = compare(source.metrics, new_run.metrics)
     matched = all(new is not None and abs(new - old) <= TOLERANCE for _, old, new in rows)
     print(f"\n{'metric':<26}{'source':>10}{'now':>10}")
     for name, old, new in rows:
-        print(f"{name:<26}{old:>10.4f}{new:>10.4f}{'' if abs(new - old) <= TOLERANCE else '  differs'}")
+        print(
+            f"{name:<26}{old:>10.4f}{new:>10.4f}"
+            f"{'' if abs(new - old) <= TOLERANCE else '  differs'}"
+        )
     for warning in differences(source, new_run):
         print(f"warning: {warning}")
     print(f"reproduced {run_id} as {result.run_id}: metrics {'match' if matched else 'DIFFER'}")

@@ -25,7 +25,7 @@ class MissingPolicy(str, Enum):
 
 
 class Metric(str, Enum):
-    """Metrics computed from the confusion matrix, named as Spark's MulticlassClassificationEvaluator."""
+    """Metrics from the confusion matrix, named as Spark's MulticlassClassificationEvaluator."""
 
     accuracy = "accuracy"
     f1 = "f1"

@@ -179,13 +179,12 @@ class Sweep:
         name = cfg.tracking.registered_model_name
         if policy == "none":
             return
-        if policy == "best":
+        version = tracking.registered_version(name, best.run_id) if name else None
+        if policy == "best" and version is None:  # not logged by an earlier run of the command
             fitted = self.best.fitted if self.best and self.best.run_id == best.run_id else None
             with tracking.reopened(best.run_id):
                 logged = train.log_fitted_model(cfg, fitted or refit(cfg))
             version = logged.version if logged else None
-        else:
-            version = tracking.registered_version(name, best.run_id) if name else None
         if name and version:
             alias = train.promote(cfg, name, version, best.metrics[self.primary])
             sweep_report.say(f"[sweep] best trial's model: {name} version {version} @{alias}")

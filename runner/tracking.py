@@ -1,4 +1,5 @@
-"""The one module that talks to MLflow: store, runs, params, metrics, artifacts, models, registry."""
+"""The one module that talks to MLflow: store, runs, params, metrics, artifacts, models,
+registry."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
     from runner.data import Dataset
 
 DEFAULT_STORE = os.path.join("outputs", "mlflow.db")
@@ -25,14 +27,26 @@ TAG_PREFIX = "runner."
 
 # MLflow type names for Spark SQL types in data.schema
 _SIGNATURE_TYPES = {
-    "string": "string", "double": "double", "float": "float", "int": "long", "integer": "long",
-    "bigint": "long", "long": "long", "smallint": "long", "tinyint": "long", "boolean": "boolean",
+    "string": "string",
+    "double": "double",
+    "float": "float",
+    "int": "long",
+    "integer": "long",
+    "bigint": "long",
+    "long": "long",
+    "smallint": "long",
+    "tinyint": "long",
+    "boolean": "boolean",
 }
 
 
 def resolve_uri(uri: str | None) -> str:
     """``tracking.uri`` if set, else $MLFLOW_TRACKING_URI, else the embedded sqlite store."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath(DEFAULT_STORE)}"
+    return (
+        uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{os.path.abspath(DEFAULT_STORE)}"
+    )
 
 
 def use_store(uri: str | None) -> str:
@@ -43,7 +57,7 @@ def use_store(uri: str | None) -> str:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     resolved = resolve_uri(uri)
     if resolved.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(resolved[len("sqlite:///"):]) or ".", exist_ok=True)
+        os.makedirs(os.path.dirname(resolved[len("sqlite:///") :]) or ".", exist_ok=True)
     mlflow.set_tracking_uri(resolved)
     return resolved
 
@@ -56,10 +70,14 @@ def configure(cfg: Any) -> str:
     try:
         experiment = mlflow.get_experiment_by_name(cfg.experiment_name)
         if experiment is None:
-            mlflow.create_experiment(cfg.experiment_name, artifact_location=_artifact_root(uri, cfg))
+            mlflow.create_experiment(
+                cfg.experiment_name, artifact_location=_artifact_root(uri, cfg)
+            )
         mlflow.set_experiment(cfg.experiment_name)
     except Exception as exc:
-        raise RunnerError(f"tracking.uri={uri}: cannot use the MLflow store: {first_line(exc)}") from exc
+        raise RunnerError(
+            f"tracking.uri={uri}: cannot use the MLflow store: {first_line(exc)}"
+        ) from exc
     return uri
 
 
@@ -67,7 +85,7 @@ def _artifact_root(uri: str, cfg: Any) -> str | None:
     """Keep the embedded store's artifacts beside its database instead of in ./mlruns."""
     if not uri.startswith("sqlite:///"):
         return None
-    root = os.path.join(os.path.dirname(uri[len("sqlite:///"):]), "mlartifacts")
+    root = os.path.join(os.path.dirname(uri[len("sqlite:///") :]), "mlartifacts")
     return "file://" + os.path.join(root, cfg.experiment_name)
 
 
@@ -153,8 +171,12 @@ def log_dataset(data: Dataset, name: str, schema: dict[str, str]) -> None:
     from mlflow.data.spark_dataset_source import SparkDatasetSource
     from mlflow.types import ColSpec, Schema
 
-    columns = Schema([ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c) for c, t in schema.items()])
-    dataset = MetaDataset(SparkDatasetSource(path=data.path), name=name, digest=data.digest, schema=columns)
+    columns = Schema(
+        [ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c) for c, t in schema.items()]
+    )
+    dataset = MetaDataset(
+        SparkDatasetSource(path=data.path), name=name, digest=data.digest, schema=columns
+    )
     mlflow.log_input(dataset, context="training")
 
 
@@ -163,7 +185,11 @@ def signature(schema: dict[str, str], label: str) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = [ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c) for c, t in schema.items() if c != label]
+    inputs = [
+        ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c)
+        for c, t in schema.items()
+        if c != label
+    ]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("double", "prediction")]))
 
 
@@ -182,8 +208,13 @@ class LoggedModel:
     version: str | None
 
 
-def log_model(model: Any, model_signature: Any, registered_name: str | None,
-              input_schema: dict[str, str], class_names: list[str] | None = None) -> LoggedModel:
+def log_model(
+    model: Any,
+    model_signature: Any,
+    registered_name: str | None,
+    input_schema: dict[str, str],
+    class_names: list[str] | None = None,
+) -> LoggedModel:
     """Log the fitted PipelineModel and register it when a name is given.
 
     The MLmodel keeps the spark flavor (``mlflow.spark.load_model`` gives the PipelineModel) and
@@ -201,9 +232,13 @@ def log_model(model: Any, model_signature: Any, registered_name: str | None,
     # _log_v2 is what mlflow.spark.log_model uses for local stores: the model lands under the
     # run's artifacts (runs:/<id>/model), where the rest of runner looks for it.
     info = Model._log_v2(
-        MODEL_ARTIFACT, flavor, spark_model=model, input_schema=dict(input_schema),
+        MODEL_ARTIFACT,
+        flavor,
+        spark_model=model,
+        input_schema=dict(input_schema),
         class_names=list(class_names) if class_names else None,
-        signature=_with_params(model_signature), pip_requirements=_pip_requirements(),
+        signature=_with_params(model_signature),
+        pip_requirements=_pip_requirements(),
         registered_model_name=registered_name,
     )
     version = info.registered_model_version
@@ -218,8 +253,11 @@ def _with_params(model_signature: Any) -> Any:
 
     from runner.compiled.pyfunc import PROBABILITIES_PARAM
 
-    return ModelSignature(model_signature.inputs, model_signature.outputs,
-                          ParamSchema([ParamSpec(PROBABILITIES_PARAM, "boolean", False)]))
+    return ModelSignature(
+        model_signature.inputs,
+        model_signature.outputs,
+        ParamSchema([ParamSpec(PROBABILITIES_PARAM, "boolean", False)]),
+    )
 
 
 @dataclass(frozen=True)
@@ -243,13 +281,20 @@ def fetch_run(run_id: str) -> LoggedRun:
     try:
         found = mlflow.get_run(run_id)
         config_yaml = mlflow.artifacts.load_text(f"runs:/{run_id}/{CONFIG_ARTIFACT}")
-        overrides = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/{OVERRIDES_ARTIFACT}"))
+        overrides = yaml.safe_load(
+            mlflow.artifacts.load_text(f"runs:/{run_id}/{OVERRIDES_ARTIFACT}")
+        )
     except MlflowException as exc:
-        raise RunnerError(f"run {run_id}: {first_line(exc)} (is tracking.uri the store it was logged to?)") from exc
+        raise RunnerError(
+            f"run {run_id}: {first_line(exc)} (is tracking.uri the store it was logged to?)"
+        ) from exc
     inputs = found.inputs.dataset_inputs if found.inputs else []
     return LoggedRun(
-        run_id=run_id, config_yaml=config_yaml, overrides=list(overrides or []),
-        metrics=dict(found.data.metrics), tags=dict(found.data.tags),
+        run_id=run_id,
+        config_yaml=config_yaml,
+        overrides=list(overrides or []),
+        metrics=dict(found.data.metrics),
+        tags=dict(found.data.tags),
         dataset_digests=[i.dataset.digest for i in inputs],
     )
 
@@ -257,7 +302,6 @@ def fetch_run(run_id: str) -> LoggedRun:
 def ui_command(uri: str) -> str:
     """The shell command that opens the MLflow UI on this store."""
     return f"mlflow ui --backend-store-uri {uri}" if not uri.startswith("http") else f"open {uri}"
-
 
 
 # ---- model resolution for serving and batch scoring ----------------------------------------
@@ -296,8 +340,9 @@ def resolve_model(model_uri: str | None, registered_name: str | None) -> Resolve
     return ResolvedModel(uri, local, name, version, run_id, alias)
 
 
-def _registry_version(model_uri: str | None, registered_name: str | None
-                      ) -> tuple[str | None, str | None, str | None]:
+def _registry_version(
+    model_uri: str | None, registered_name: str | None
+) -> tuple[str | None, str | None, str | None]:
     """(name, version, alias) of a models:/ URI or of the registered name's default version."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -305,7 +350,7 @@ def _registry_version(model_uri: str | None, registered_name: str | None
     if model_uri and not model_uri.startswith("models:/"):
         return None, None, None
     if model_uri:
-        name, _, ref = model_uri[len("models:/"):].partition("@")
+        name, _, ref = model_uri[len("models:/") :].partition("@")
         name, _, number = name.partition("/")
         alias = ref or None
     elif registered_name:
@@ -332,8 +377,10 @@ def _latest_version(client: Any, name: str) -> str:
     except MlflowException as exc:
         raise RunnerError(f"registered model {name!r}: {first_line(exc)}") from exc
     if not versions:
-        raise RunnerError(f"registered model {name!r} has no versions in {mlflow_uri()}: train one "
-                          "with `runner`, or set the model URI (runs:/<run id>/model)")
+        raise RunnerError(
+            f"registered model {name!r} has no versions in {mlflow_uri()}: train one "
+            "with `runner`, or set the model URI (runs:/<run id>/model)"
+        )
     return str(max(int(v.version) for v in versions))
 
 
@@ -435,8 +482,12 @@ def reopen_parent(run_id: str) -> bool:
     return True
 
 
-def log_to_run(run_id: str, params: dict[str, Any] | None = None,
-               metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None) -> None:
+def log_to_run(
+    run_id: str,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
     """Params, metrics and tags in one ``log_batch`` call (params already logged are skipped)."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -477,11 +528,15 @@ def child_runs(experiment: str, parent_run_id: str) -> list[ChildRun]:
     from mlflow import MlflowClient
 
     runs = MlflowClient().search_runs(
-        [experiment], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        max_results=50000, order_by=["attributes.start_time ASC"],
+        [experiment],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=50000,
+        order_by=["attributes.start_time ASC"],
     )
-    return [ChildRun(r.info.run_id, r.info.status, dict(r.data.metrics), dict(r.data.tags))
-            for r in runs]
+    return [
+        ChildRun(r.info.run_id, r.info.status, dict(r.data.metrics), dict(r.data.tags))
+        for r in runs
+    ]
 
 
 def kill_running(runs: list[ChildRun]) -> int:
@@ -514,8 +569,14 @@ def registered_version(name: str, run_id: str) -> str | None:
     return str(versions[0].version) if versions else None
 
 
-def promote(name: str, version: str, metric: str, value: float, margin: float,
-            greater_is_better: bool = True) -> str:
+def promote(
+    name: str,
+    version: str,
+    metric: str,
+    value: float,
+    margin: float,
+    greater_is_better: bool = True,
+) -> str:
     """Alias a new version ``champion`` if it beats the current champion's ``metric`` by more
     than ``margin`` (or there is none), else ``challenger``. Returns the alias set."""
     from mlflow import MlflowClient
@@ -526,6 +587,8 @@ def promote(name: str, version: str, metric: str, value: float, margin: float,
         champion = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         champion = None
+    if champion is not None and str(champion.version) == str(version):
+        return "champion"  # already is (a finished sweep run again)
     best = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
     gain = None if best is None else (value - best if greater_is_better else best - value)
     alias = "champion" if gain is None or gain > margin else "challenger"

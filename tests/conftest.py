@@ -14,8 +14,13 @@ from runner.schemas import register_configs
 
 LAB_REQUEST = {
     "dataframe_records": [
-        {"Island": "Biscoe", "CulmenLength": 48.7, "CulmenDepth": 14.1,
-         "FlipperLength": 210, "BodyMass": 4450}
+        {
+            "Island": "Biscoe",
+            "CulmenLength": 48.7,
+            "CulmenDepth": 14.1,
+            "FlipperLength": 210,
+            "BodyMass": 4450,
+        }
     ]
 }
 TEST_SPARK_OVERRIDES = ["spark.master='local[2]'"]  # quoted: Hydra's grammar rejects bare []
@@ -57,11 +62,12 @@ def cfg_factory(mlflow_uri: str):
     """Compose a config against the tmp MLflow store: ``cfg_factory(["model.maxIter=10"])``."""
 
     def factory(overrides: list[str] | None = None) -> DictConfig:
-        return make_config([*TEST_SPARK_OVERRIDES, f"tracking.uri={mlflow_uri}", *(overrides or [])])
+        return make_config(
+            [*TEST_SPARK_OVERRIDES, f"tracking.uri={mlflow_uri}", *(overrides or [])]
+        )
 
     return factory
 
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
-

@@ -16,9 +16,15 @@ def test_defaults_are_the_lab_first_run() -> None:
     cfg = make_config()
     assert cfg.model._target_ == "pyspark.ml.classification.LogisticRegression"
     assert (cfg.model.maxIter, cfg.model.regParam) == (5, 0.5)
-    assert list(cfg.features.stages) == ["island_indexer", "numeric_assembler", "scaler", "assembler"]
+    assert list(cfg.features.stages) == [
+        "island_indexer",
+        "numeric_assembler",
+        "scaler",
+        "assembler",
+    ]
     assert (cfg.data.split.train, cfg.data.split.test, cfg.data.split.seed) == (0.7, 0.3, 42)
-    assert cfg.spark.master == "local[*]" and cfg.spark.remote is None
+    assert cfg.spark.master == "local[*]"
+    assert cfg.spark.remote is None
     assert cfg.data.path == "pkg://runner.resources/penguins.csv"
 
 
@@ -46,18 +52,26 @@ def test_invalid_overrides_fail_at_compose_time(override: str, error: type[Excep
 
 def _runner(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:
     code = "from runner.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_cli_rejects_a_wrong_type_naming_the_key(tmp_path) -> None:
     proc = _runner("model.maxIter=foo", cwd=str(tmp_path))
     assert proc.returncode != 0
-    assert "maxIter" in proc.stderr and "foo" in proc.stderr
+    assert "maxIter" in proc.stderr
+    assert "foo" in proc.stderr
     assert not (tmp_path / "outputs" / "mlflow.db").exists()  # nothing started
 
 
 def test_cli_prints_the_composed_config(tmp_path) -> None:
     proc = _runner("--cfg", "job", "model.regParam=0.2", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert "regParam: 0.2" in proc.stdout and "maxIter: 5" in proc.stdout
+    assert "regParam: 0.2" in proc.stdout
+    assert "maxIter: 5" in proc.stdout

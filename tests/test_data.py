@@ -60,7 +60,10 @@ def test_label_must_be_in_schema() -> None:
     ("body", "message"),
     [
         ("Biscoe,1,2,3,4,0\n", "single class"),
-        ("Biscoe,1,2,3,4,0\nDream,1,x2,3,4,1\n", "'CulmenDepth': 1 value(s) do not cast to double, e.g. 'x2'"),
+        (
+            "Biscoe,1,2,3,4,0\nDream,1,x2,3,4,1\n",
+            "'CulmenDepth': 1 value(s) do not cast to double, e.g. 'x2'",
+        ),
         ("Biscoe,,2,3,4,0\nDream,1,2,,4,1\n", "no rows left"),
     ],
 )

@@ -6,8 +6,15 @@ import pytest
 
 from runner import evaluate
 
-ROWS = [(0.0, 0.0)] * 40 + [(0.0, 1.0)] * 3 + [(1.0, 1.0)] * 25 + [(1.0, 2.0)] * 2 \
-    + [(2.0, 2.0)] * 12 + [(2.0, 0.0)] * 4 + [(1.0, 3.0)]  # 3.0 is predicted but never a label
+ROWS = (
+    [(0.0, 0.0)] * 40
+    + [(0.0, 1.0)] * 3
+    + [(1.0, 1.0)] * 25
+    + [(1.0, 2.0)] * 2
+    + [(2.0, 2.0)] * 12
+    + [(2.0, 0.0)] * 4
+    + [(1.0, 3.0)]
+)  # 3.0 is predicted but never a label
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +33,8 @@ def test_metric_matches_spark(spark, predictions, name: str) -> None:
 
 
 def test_confusion_figure_labels_classes() -> None:
-    fig = evaluate.confusion_figure({(0.0, 0.0): 3, (1.0, 0.0): 1, (1.0, 1.0): 2}, ["Adelie", "Gentoo"], "t")
+    fig = evaluate.confusion_figure(
+        {(0.0, 0.0): 3, (1.0, 0.0): 1, (1.0, 1.0): 2}, ["Adelie", "Gentoo"], "t"
+    )
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["Adelie", "Gentoo"]

@@ -25,7 +25,8 @@ def test_run_logs_params_metrics_artifacts_and_tags(lab_run) -> None:
     run = mlflow.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     params = run.data.params
-    assert params["model.maxIter"] == "5" and params["model.regParam"] == "0.5"
+    assert params["model.maxIter"] == "5"
+    assert params["model.regParam"] == "0.5"
     assert params["features.scaler.min"] == "0.0"  # default params of feature stages too
     assert params["features.island_indexer.handleInvalid"] == "error"
     for name in ("accuracy", "weightedRecall", "weightedPrecision", "f1"):
@@ -37,9 +38,11 @@ def test_run_logs_params_metrics_artifacts_and_tags(lab_run) -> None:
     artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id)}
     assert {"config.yaml", "overrides.yaml", "confusion_matrix.png"} <= artifacts
     assert yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{result.run_id}/overrides.yaml")) == [
-        "tracking.run_name=lab"]
+        "tracking.run_name=lab"
+    ]
     dataset = run.inputs.dataset_inputs[0].dataset
-    assert dataset.name == "penguins" and len(dataset.digest) == 24
+    assert dataset.name == "penguins"
+    assert len(dataset.digest) == 24
 
 
 def test_git_commit_and_dirty_flag_are_tagged_inside_a_repo(monkeypatch) -> None:
@@ -56,14 +59,16 @@ def test_model_is_registered_with_a_signature_that_takes_the_lab_request(lab_run
     from mlflow.pyfunc import scoring_server
 
     _, result = lab_run
-    assert result.model is not None and result.model.version == "1"
+    assert result.model is not None
+    assert result.model.version == "1"
     uri = f"models:/{result.model.registered_name}/{result.model.version}"
     spark_model = mlflow.spark.load_model(uri)
     assert type(spark_model).__name__ == "PipelineModel"
     model = mlflow.pyfunc.load_model(uri)
     # the scoring server's own request path: JSON integers for double columns included
     response = scoring_server.invocations(
-        json.dumps(LAB_REQUEST), "application/json", model, model.metadata.get_input_schema())
+        json.dumps(LAB_REQUEST), "application/json", model, model.metadata.get_input_schema()
+    )
     assert response.status == 200, response.response
     assert json.loads(response.response)["predictions"] in ([1.0], [1], [{"prediction": 1.0}])
 
