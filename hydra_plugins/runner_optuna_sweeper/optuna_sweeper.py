@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from typing import Any
 
@@ -156,6 +157,7 @@ class OptunaSweeper(Sweeper):
             return None
         results = {"name": "optuna", "study_name": study.study_name,
                    "best_params": study.best_params, "best_value": study.best_value}
+        os.makedirs(self.config.hydra.sweep.dir, exist_ok=True)  # no job ran: a finished study
         OmegaConf.save(OmegaConf.create(results),
                        f"{self.config.hydra.sweep.dir}/optimization_results.yaml")
         return results
