@@ -10,7 +10,12 @@ model with `mlflow.spark.log_model(model, "model", input_example=..., registered
 as the lab notebook does. It runs --lab-trials trials (3 by default, it is slow) and its 20-trial
 total is extrapolated: start-up + first trial + 19 x the median of the later trials.
 
+Parallel trials (--jobs N): the same sweep of --jobs-trials trials with hydra.sweeper.n_jobs=1
+and =N, one after the other; beside the total, the warm rate is timed from the stdout lines'
+arrival (second progress line to last), so the JVM start and the first trials' warm-up are out.
+
     python benchmarks/sweep.py [--trials 20] [--lab-trials 3] [--master 'local[2]']
+                               [--jobs 2 [--jobs-trials 8] [--jobs-only]]
 """
 
 # ruff: noqa: T201 - a benchmark's output is what it prints
@@ -111,13 +116,33 @@ def _run(cmd: list[str], cwd: str, env: dict[str, str]) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
+def _run_timed(cmd: list[str], cwd: str, env: dict[str, str]) -> tuple[float, list[float]]:
+    """Wall time, and when (since start) each sweep progress line arrived."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout
+    arrivals, lines = [], []
+    for line in proc.stdout:
+        lines.append(line)
+        if _TRIAL_LINE.match(line.rstrip()):
+            arrivals.append(time.perf_counter() - start)
+    if proc.wait() != 0:
+        sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{''.join(lines)[-4000:]}")
+    return time.perf_counter() - start, arrivals
+
+
+def _sweep_cmd(trials: int, master: str, jobs: int = 1) -> list[str]:
+    return [*_runner_cmd(), "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweeper.n_jobs={jobs}", "hydra.sweeper.sampler.seed=7",
+            f"spark.master='{master}'", *SPACE]
+
+
 def runner_sweep(trials: int, master: str) -> dict[str, float]:
     """Wall time of the whole sweep and the per-trial times it printed."""
     with tempfile.TemporaryDirectory() as work:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
-        cmd = [*_runner_cmd(), "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}",
-               "hydra.sweeper.sampler.seed=7", f"spark.master='{master}'", *SPACE]
-        total, out = _run(cmd, work, env)
+        total, out = _run(_sweep_cmd(trials, master), work, env)
     times = [float(m.group(1)) for line in out.splitlines() if (m := _TRIAL_LINE.match(line))]
     if len(times) != trials:
         sys.exit(f"expected {trials} progress lines, found {len(times)}:\n{out[-3000:]}")
@@ -158,12 +183,42 @@ def report(ours: dict[str, float], lab: dict[str, float], trials: int) -> str:
     return "\n".join(lines)
 
 
+def parallel_sweep(trials: int, master: str, jobs: int) -> dict[str, float]:
+    """Total wall time and warm seconds per trial (second progress line to the last)."""
+    with tempfile.TemporaryDirectory() as work:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
+        total, arrivals = _run_timed(_sweep_cmd(trials, master, jobs), work, env)
+    if len(arrivals) != trials:
+        sys.exit(f"expected {trials} progress lines, found {len(arrivals)}")
+    return {"total": total, "per_trial": (arrivals[-1] - arrivals[1]) / (trials - 2)}
+
+
+def jobs_report(trials: int, master: str, jobs: int) -> str:
+    one = parallel_sweep(trials, master, 1)
+    many = parallel_sweep(trials, master, jobs)
+    lines = [f"{trials}-trial Optuna sweep{'':<10}{'n_jobs=1':>10}{f'n_jobs={jobs}':>10}"
+             f"{'speedup':>10}"]
+    for label, key in (("total incl. JVM start (s)", "total"),
+                       ("warm, seconds per trial", "per_trial")):
+        lines.append(f"{label:<34}{one[key]:>10.2f}{many[key]:>10.2f}"
+                     f"{one[key] / many[key]:>9.2f}x")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--lab-trials", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="also compare hydra.sweeper.n_jobs=1 with this many")
+    parser.add_argument("--jobs-trials", type=int, default=8)
+    parser.add_argument("--jobs-only", action="store_true", help="only the n_jobs comparison")
     args = parser.parse_args()
+    if args.jobs:
+        print(jobs_report(args.jobs_trials, args.master, args.jobs), flush=True)
+        if args.jobs_only:
+            return
     ours = runner_sweep(args.trials, args.master)
     print(f"runner: {args.trials} trials in {ours['total']:.1f} s", flush=True)
     lab = lab_loop(args.lab_trials, args.master, args.trials)

@@ -8,6 +8,7 @@ config; each trial then fits only its classifier. The result is the same Pipelin
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ class _Featurized:
 
 
 _cache: dict[str, _Featurized] = {}
+_lock = threading.Lock()
 
 
 def fit(pipeline: Pipeline, train: DataFrame, cfg: DictConfig) -> PipelineModel:
@@ -34,10 +36,11 @@ def fit(pipeline: Pipeline, train: DataFrame, cfg: DictConfig) -> PipelineModel:
 
     *feature_stages, classifier = pipeline.getStages()
     key = _key(cfg)
-    if key not in _cache:
-        fitted = Pipeline(stages=feature_stages).fit(train)
-        _cache[key] = _Featurized(fitted.stages, fitted.transform(train).cache())
-    featurized = _cache[key]
+    with _lock:  # trials running in threads fit the shared feature stages once
+        if key not in _cache:
+            fitted = Pipeline(stages=feature_stages).fit(train)
+            _cache[key] = _Featurized(fitted.stages, fitted.transform(train).cache())
+        featurized = _cache[key]
     return PipelineModel(stages=[*featurized.stages, classifier.fit(featurized.train)])
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,11 +65,19 @@ class Sweep:
         self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
         self.finished = False
         self._last_end = time.perf_counter()  # a trial's time includes Hydra's and Optuna's share
+        self._started: dict[int, float] = {}  # trial number -> when the sweeper asked for it
+        # Trials may run in threads (hydra.sweeper.n_jobs): progress, best trial and the parent
+        # run change under this lock.
+        self._lock = threading.RLock()
+        self._job_groups: dict[str, Any] = {}  # Spark job group of each running trial -> its
+        #                                        SparkContext, for cancel_trials
 
     def open(self, resume_run_id: str | None = None) -> str:
         """Create the parent run, or re-attach to ``resume_run_id`` if the store has it."""
-        if self.parent_run_id:
-            return self.parent_run_id
+        with self._lock:
+            return self.parent_run_id or self._open(resume_run_id)
+
+    def _open(self, resume_run_id: str | None) -> str:
         spark.start_async(self.config.spark)  # the JVM starts while MLflow sets up its store
         tracking.configure(self.config.tracking)
         self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
@@ -110,6 +121,11 @@ class Sweep:
         if best:
             self.best = Best(best.metrics[self.primary], best.run_id, _trial_number(best))
 
+    def trial_started(self, number: int) -> None:
+        """The sweeper asked for trial ``number``: its time counts from now."""
+        with self._lock:
+            self._started[number] = time.perf_counter()
+
     def trial(self, cfg: DictConfig, overrides: list[str]) -> float:
         """Run one job as a child run; keep its fitted model in memory only if it is the best."""
         parent = self.open()
@@ -120,14 +136,45 @@ class Sweep:
         given = sweep_report.split_overrides(overrides)
         swept = {k: v for k, v in given.items() if k in self.swept}
         tags = {TRIAL_TAG: str(number), PARAMS_TAG: json.dumps(swept)}
-        result = train.run(cfg, overrides, extra_tags=tags, parent_run_id=parent,
-                           log_model=policy == "all")
-        self.run_ids[number] = result.run_id
-        if self._beats(result.value):
-            keep = policy == "best"
-            self.best = Best(result.value, result.run_id, number, cfg if keep else None,
-                             result.fitted if keep else None)
+        with self._spark_jobs(cfg, number, swept):
+            result = train.run(cfg, overrides, extra_tags=tags, parent_run_id=parent,
+                               log_model=policy == "all")
+        with self._lock:
+            self.run_ids[number] = result.run_id
+            if self._beats(result.value):
+                keep = policy == "best"
+                self.best = Best(result.value, result.run_id, number, cfg if keep else None,
+                                 result.fitted if keep else None)
         return result.value
+
+    @contextmanager
+    def _spark_jobs(self, cfg: DictConfig, number: int, swept: dict[str, str]
+                    ) -> Iterator[None]:
+        """This trial's Spark jobs in this thread's FAIR pool (trials running at once share the
+        executors instead of queueing behind each other) and in a job group of its own (to be
+        cancelled alone, and named in Spark's UI). Spark Connect has no SparkContext: no-op."""
+        if cfg.spark.remote:
+            yield
+            return
+        context = spark.start_async(cfg.spark).result().sparkContext
+        group = f"trial-{number}"
+        context.setLocalProperty("spark.scheduler.pool", threading.current_thread().name)
+        context.setJobGroup(group, f"{self.kind} sweep trial {number}: {json.dumps(swept)}")
+        with self._lock:
+            self._job_groups[group] = context
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._job_groups.pop(group, None)
+            context._jsc.clearJobGroup()  # pyspark has no clearJobGroup; the JVM does
+
+    def cancel_trials(self) -> None:
+        """Cancel the Spark jobs of trials still running (the sweep is stopping)."""
+        with self._lock:
+            groups = dict(self._job_groups)
+        for group, context in groups.items():
+            context.cancelJobGroup(group)
 
     def _beats(self, value: float) -> bool:
         if self.best is None:
@@ -136,8 +183,14 @@ class Sweep:
 
     def job_ended(self, job_return: JobReturn) -> None:
         """One progress line per trial: n/N, value, best so far."""
+        with self._lock:
+            self._job_ended(job_return)
+
+    def _job_ended(self, job_return: JobReturn) -> None:
         self.done += 1
-        seconds, self._last_end = time.perf_counter() - self._last_end, time.perf_counter()
+        now = time.perf_counter()
+        number = int(job_return.hydra_cfg.hydra.job.num) if job_return.hydra_cfg else -1
+        seconds, self._last_end = now - self._started.pop(number, self._last_end), now
         of = f"{self.done}/{self.total}" if self.total else str(self.done)
         if job_return.status == JobStatus.COMPLETED:
             outcome = f"{self.primary}={float(job_return.return_value):.4f}"
@@ -152,9 +205,10 @@ class Sweep:
 
     def finish(self, status: str = "FINISHED") -> None:
         """Log the best model, the summary, the trials table and plots; end the parent run."""
-        if self.finished or not self.parent_run_id:
-            return
-        self.finished = True
+        with self._lock:
+            if self.finished or not self.parent_run_id:
+                return
+            self.finished = True
         children = tracking.child_runs(self.experiment, self.parent_run_id)
         tracking.kill_running(children)
         best = self._best_child(children)

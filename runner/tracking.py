@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ CONFIG_ARTIFACT = "config.yaml"
 OVERRIDES_ARTIFACT = "overrides.yaml"
 MODEL_ARTIFACT = "model"
 TAG_PREFIX = "runner."
+# Sweep trials may run in threads (hydra.sweeper.n_jobs). MLflow's own get-or-create steps (a data
+# set, a registered model) are not atomic: two threads doing one at once fail on a unique key.
+_store_lock = threading.Lock()
 
 # MLflow type names for Spark SQL types in data.schema
 _SIGNATURE_TYPES = {
@@ -177,7 +181,8 @@ def log_dataset(data: Dataset, name: str, schema: dict[str, str]) -> None:
     dataset = MetaDataset(
         SparkDatasetSource(path=data.path), name=name, digest=data.digest, schema=columns
     )
-    mlflow.log_input(dataset, context="training")
+    with _store_lock:  # the store looks the data set up, then inserts it: racy across threads
+        mlflow.log_input(dataset, context="training")
 
 
 def signature(schema: dict[str, str], label: str) -> Any:
@@ -225,6 +230,17 @@ def log_model(
         input_schema: raw input column -> Spark SQL type (``data.schema`` without the label).
         class_names: the name of each class index, returned as ``label`` by the compiled pyfunc.
     """
+    with _store_lock:  # registering creates the registered model on first use: as racy
+        return _log_model(model, model_signature, registered_name, input_schema, class_names)
+
+
+def _log_model(
+    model: Any,
+    model_signature: Any,
+    registered_name: str | None,
+    input_schema: dict[str, str],
+    class_names: list[str] | None,
+) -> LoggedModel:
     from mlflow.models import Model
 
     from runner.compiled import flavor
@@ -427,8 +443,13 @@ def load_spark_model(local_path: str) -> Any:
     """The spark flavor's PipelineModel (needs an active SparkSession)."""
     import mlflow.spark
 
+    from runner import spark
+
     logging.getLogger("mlflow.spark").setLevel(logging.WARNING)  # "already on DFS" notes
     try:
+        if spark.is_connect():  # MLflow's loader copies to DFS through a local JVM: none here
+            data = model_flavors(local_path)["spark"]["model_data"]
+            return spark.read_model(os.path.join(local_path, data))
         return mlflow.spark.load_model(local_path)
     except Exception as exc:
         raise RunnerError(f"model at {local_path}: cannot load it: {first_line(exc)}") from exc

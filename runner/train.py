@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import data as data_mod
 from runner import evaluate, features, fitting, models, spark, tracking
+
+# data.load caches per process; trials of a sweep may run in threads (hydra.sweeper.n_jobs)
+_data_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     session_future = spark.start_async(cfg.spark)  # the JVM starts while MLflow sets up
     uri = tracking.configure(cfg.tracking)
     session = session_future.result()
-    dataset = data_mod.load(session, cfg.data)
+    with _data_lock:  # two sweep trials in threads would both prepare the data
+        dataset = data_mod.load(session, cfg.data)
     pipeline, params = build_pipeline(cfg, dataset)
     tags = {**tracking.standard_tags(spark.master_of(session)),
             **models.tags(cfg.model, models.class_count(dataset.classes)),

@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from hydra_plugins.runner_optuna_sweeper import parallel
 from hydra_plugins.runner_optuna_sweeper import space as space_mod
 from hydra_plugins.runner_optuna_sweeper import study as study_mod
 from runner import sweep_report, tracking
@@ -134,3 +135,28 @@ def test_trials_table_has_one_row_per_trial() -> None:
     lines = sweep_report.trials_csv(children, "accuracy").splitlines()
     assert lines == ["trial,run_id,status,accuracy,x,f1,error", "0,a,FINISHED,0.9,1,0.8,",
                      "1,b,FAILED,,2,,boom"]
+
+
+def test_each_trial_thread_sees_its_own_hydra_job_config() -> None:
+    import threading
+
+    from hydra.core.hydra_config import HydraConfig
+
+    shared = HydraConfig.instance().cfg
+    seen: dict[str, object] = {}
+    both_set = threading.Barrier(2)
+
+    def job(name: str) -> None:
+        HydraConfig.instance().cfg = name  # as run_job sets it (set_config needs a full config)
+        both_set.wait()
+        seen[name] = HydraConfig.instance().cfg
+
+    with parallel.per_thread_hydra_config():
+        threads = [threading.Thread(target=job, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert HydraConfig.instance().cfg is shared  # the sweep's own thread is untouched
+    assert seen == {"a": "a", "b": "b"}
+    assert HydraConfig.instance().cfg is shared

@@ -170,3 +170,27 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
                                         cfg.data.label, names)
     assert together["test"] == evaluate.evaluate(direct, dataset.test, cfg.data.label, names)
     assert together["train"] == evaluate.evaluate(direct, dataset.train, cfg.data.label, names)
+
+
+def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> None:
+    n_trials = 6
+    done = _run(tmp_path, [*OPTUNA, f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.n_jobs=2",
+                           "tracking.log_models=none"])
+    assert done.returncode == 0, done.stdout
+    assert f"[sweep] trial {n_trials}/{n_trials}" in done.stdout
+    study = optuna.load_study(study_name="runner",
+                              storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * n_trials
+    parents, children = _split(_runs(tmp_path))
+    assert len(parents) == 1
+    assert parents[0].info.status == "FINISHED"
+    assert [c.info.status for c in children] == ["FINISHED"] * n_trials
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    # each Optuna trial points at its own child run, which holds that trial's number and value
+    by_run = {c.info.run_id: c for c in children}
+    for trial in study.trials:
+        child = by_run[trial.user_attrs["mlflow_run_id"]]
+        assert child.data.tags["runner.sweep.trial"] == str(trial.number)
+        assert child.data.metrics["accuracy"] == trial.value
+    jobs = [p for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir()]
+    assert sorted(p.name for p in jobs) == [str(n) for n in range(n_trials)]

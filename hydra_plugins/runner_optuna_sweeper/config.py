@@ -72,7 +72,8 @@ class OptunaSweeperConf:
     new_study: bool = False
     # total trials of the study, across interruptions (interrupted trials do not count)
     n_trials: int = 20
-    # trials asked (and launched) per batch; more than 1 pays off only with a parallel launcher
+    # trials run at once, in threads sharing the SparkSession; a new one starts as soon as one
+    # ends. Spark shares the executors between them (FAIR pools, a job group per trial).
     n_jobs: int = 1
     # the sweep stops once failed trials exceed this fraction of n_trials
     max_failure_rate: float = 0.0

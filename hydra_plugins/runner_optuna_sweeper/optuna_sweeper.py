@@ -10,10 +10,11 @@ import logging
 import math
 import os
 import sys
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import optuna
-from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -24,6 +25,7 @@ from runner import sweep as runner_sweep
 from runner.errors import RunnerError, first_line
 from runner.sweep_report import say
 
+from . import parallel
 from . import space as space_mod
 from . import study as study_mod
 
@@ -42,9 +44,11 @@ class OptunaSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
-        self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(
-            config=config, hydra_context=hydra_context, task_function=task_function)
+        # Trials run in this process (they share its SparkSession) through parallel.JobPool,
+        # not through a launcher: a launcher runs batches, and the next batch would wait for
+        # the slowest trial of the last.
+        self.config, self.hydra_context, self.task_function = (config, hydra_context,
+                                                                task_function)
 
     def sweep(self, arguments: list[str]) -> Any:
         try:
@@ -103,24 +107,54 @@ class OptunaSweeper(Sweeper):
 
     def _optimize(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
                   run: runner_sweep.Sweep | None) -> None:
-        untold: list[int] = []
+        """Keep ``n_jobs`` trials running: ask for a new one as soon as one is told."""
+        running: dict[Future[JobReturn], optuna.Trial] = {}
+        untold: list[int] = []  # asked, not told: marked interrupted if the sweep stops
         try:
-            while (left := n_trials - study_mod.counted(study)) > 0:
-                trials = [study.ask(space.distributions) for _ in range(min(self.n_jobs, left))]
-                untold = [t.number for t in trials]
-                overrides = [self._overrides(t, space) for t in trials]
-                returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
-                for trial, ret in zip(trials, returns, strict=True):
-                    self._record(study, trial, ret, run)
-                    untold.remove(trial.number)
-                self._check_failures(study, n_trials)
+            with self._jobs() as jobs, self._threads():
+                while True:
+                    while (len(running) < self.n_jobs
+                           and study_mod.counted(study) + len(running) < n_trials):
+                        trial = study.ask(space.distributions)
+                        untold.append(trial.number)
+                        if run:
+                            run.trial_started(trial.number)
+                        running[jobs.submit(trial.number, self._overrides(trial, space))] = trial
+                    if not running:
+                        break
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        trial = running.pop(future)
+                        self._record(study, trial, future.result(), run)
+                        untold.remove(trial.number)
+                    self._check_failures(study, n_trials)
         except BaseException as exc:
-            study_mod.mark_interrupted(study, untold)
+            self._stop(study, running, untold, run)
             if run:
                 run.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
         if run:
             run.finish()
+
+    def _jobs(self) -> parallel.JobPool:
+        return parallel.JobPool(self.hydra_context, self.task_function, self.config, self.n_jobs)
+
+    def _threads(self) -> AbstractContextManager[None]:
+        return parallel.per_thread_hydra_config() if self.n_jobs > 1 else nullcontext()
+
+    def _stop(self, study: optuna.Study, running: dict[Future[JobReturn], optuna.Trial],
+              untold: list[int], run: runner_sweep.Sweep | None) -> None:
+        """Trials still running are cancelled and waited for (none may stay RUNNING); one that
+        completed anyway is told, the others are marked interrupted (they do not count)."""
+        if run:
+            run.cancel_trials()
+        for future in as_completed(running):
+            trial = running[future]
+            ret = future.result() if future.exception() is None else None
+            if ret is not None and ret.status == JobStatus.COMPLETED:
+                self._record(study, trial, ret, run)
+                untold.remove(trial.number)
+        study_mod.mark_interrupted(study, untold)
 
     @staticmethod
     def _overrides(trial: optuna.Trial, space: space_mod.SearchSpace) -> list[str]:
