@@ -134,6 +134,8 @@ def cast_inputs(frame: Any, inputs: list[tuple[str, str]]) -> list[Any]:
 
 
 def write(scored: Any, output: str, output_format: str, mode: str) -> None:
+    # "error" is the same mode; Spark Connect's writer accepts only that spelling of it
+    mode = "error" if mode == "errorifexists" else mode
     try:
         scored.write.format(output_format).mode(mode).save(output)
     except Exception as exc:  # AnalysisException (path exists) or the model rejecting rows

@@ -6,16 +6,19 @@ start, so ``start_async`` begins it in a thread while the caller sets up MLflow.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
-from runner.errors import RunnerError
+from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,6 +28,7 @@ _JAVA_HINT = (
     "openjdk-17-jre-headless) or set JAVA_HOME"
 )
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
+_connect_urls: dict[int, str] = {}  # id(session) -> its sc:// URL; these are stopped at exit
 
 
 def java_version() -> int:
@@ -56,6 +60,7 @@ def get_session(cfg: Any) -> SparkSession:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     builder = SparkSession.builder.appName(cfg.app_name)
     if cfg.remote:
+        _check_reachable(cfg.remote)
         builder = builder.remote(cfg.remote)
     else:
         if java_version() < 17:
@@ -70,18 +75,96 @@ def get_session(cfg: Any) -> SparkSession:
     except Exception as exc:  # py4j/grpc errors carry pages of Java text; keep the first line
         where = cfg.remote or cfg.master
         raise RunnerError(f"could not start Spark ({where}): {str(exc).splitlines()[0]}") from exc
-    if not cfg.remote:
+    if cfg.remote:
+        _activate(session, cfg.remote)
+    else:
         session.sparkContext.setLogLevel(cfg.log_level)
     return session
 
 
+def _check_reachable(url: str) -> None:
+    """Try the Connect server's port once: its client retries a refused connection silently
+    for many minutes before it reports anything."""
+    parts = urlparse(url)
+    where = (parts.hostname or "localhost", parts.port or 15002)
+    try:
+        socket.create_connection(where, timeout=10).close()
+    except OSError as exc:
+        raise RunnerError(f"could not reach the Spark Connect server at {url}: "
+                          f"{exc.strerror or exc}") from exc
+
+
+def _activate(session: Any, url: str) -> None:
+    """Make a Connect session active in this thread.
+
+    pyspark.ml's remote calls (a model's numClasses, its summary) look the session up with
+    ``getActiveSession()``, which Connect keeps per thread; ``getOrCreate()`` in a thread that did
+    not create it returns the session without making it active there, and those calls then fail
+    with a bare AssertionError.
+    """
+    if type(session).getActiveSession() is None:
+        session._set_default_and_active_session(session)
+    if id(session) not in _connect_urls:
+        # Models free their server-side copy in __del__ with a gRPC call; at interpreter exit the
+        # channel is gone and that call waits forever. A stopped session makes them skip it.
+        _connect_urls[id(session)] = url
+        atexit.register(session.stop)
+
+
 def start_async(cfg: Any) -> Future[SparkSession]:
-    """Start (or fetch) the session in a background thread; ``.result()`` waits for it."""
-    return _pool.submit(get_session, cfg)
+    """Start (or fetch) the session in a background thread; ``.result()`` waits for it.
+
+    A Connect session starts no JVM (it opens a channel), so it is created at once in the
+    caller's thread, where pyspark.ml needs it to be active.
+    """
+    if not cfg.remote:
+        return _pool.submit(get_session, cfg)
+    done: Future[SparkSession] = Future()
+    try:
+        done.set_result(get_session(cfg))
+    except BaseException as exc:  # raised where the caller waits for it, as from the pool
+        done.set_exception(exc)
+    return done
+
+
+def is_connect() -> bool:
+    """True in a Spark Connect client: no local JVM, the server runs every Spark call."""
+    from pyspark.sql.utils import is_remote
+
+    return bool(is_remote())
+
+
+def write_model(model: Any, local_dir: str) -> None:
+    """Save a fitted model (a PipelineModel) into ``local_dir`` through a Spark Connect server.
+
+    The server writes the files, so the directory must be one it shares with this client: the
+    same machine or a shared mount. Elsewhere the check below says so instead of logging a model
+    with no files.
+    """
+    uri = "file://" + os.path.abspath(local_dir)
+    try:
+        model.write().overwrite().save(uri)
+    except Exception as exc:
+        raise RunnerError(f"the Spark Connect server could not save the model to {uri}: "
+                          f"{first_line(exc)}") from exc
+    if not os.path.isdir(local_dir):
+        raise RunnerError(f"the Spark Connect server saved the model to {uri} on its own "
+                          "filesystem, which this client does not see; run the client where "
+                          "that path is shared, use spark.master, or set tracking.log_models=none")
+
+
+def read_model(local_dir: str) -> Any:
+    """Load a PipelineModel saved in ``local_dir`` through a Spark Connect server (which must see
+    the directory, as for ``write_model``)."""
+    from pyspark.ml import PipelineModel
+
+    return PipelineModel.load("file://" + os.path.abspath(local_dir))
 
 
 def master_of(session: SparkSession) -> str:
     """The master URL, or the Connect URL for a remote session."""
+    if id(session) in _connect_urls:  # the server's own master says nothing about how we ran
+        return _connect_urls[id(session)]
     try:
         return str(session.conf.get("spark.master"))
     except Exception:  # Spark Connect may refuse to read core settings

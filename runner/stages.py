@@ -14,6 +14,7 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from runner.errors import RunnerError, first_line
+from runner.spark import is_connect
 
 ALLOWED_MODULES = (
     "pyspark.ml.feature",
@@ -113,7 +114,7 @@ def build(spec: Any, where: str, **extra: Any) -> Any:
     try:
         stage = cls(**params)
         transfer = getattr(stage, "_transfer_params_to_java", None)
-        if transfer is not None:
+        if transfer is not None and not is_connect():  # Connect: no local JVM, checked when fitted
             transfer()
     except Exception as exc:  # TypeError, ValueError, or Spark's IllegalArgumentException
         raise RunnerError(f"{where}: cannot build {cls.__name__}: {first_line(exc)}") from exc

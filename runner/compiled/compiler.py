@@ -170,14 +170,10 @@ def _logistic(stage: Any, schema: dict[str, str]) -> Stage:
 
 
 def _is_multinomial(stage: Any) -> bool:
-    """LogisticRegressionModel keeps isMultinomial private; its ``intercept`` throws when set."""
-    from py4j.protocol import Py4JError
-
-    try:
-        stage._java_obj.intercept()
-    except Py4JError:
-        return True
-    return False
+    """LogisticRegressionModel keeps isMultinomial private; a binomial model has one row of
+    coefficients, a multinomial one a row per class (two for family=multinomial on two classes).
+    Read from the public matrix, so it works over Spark Connect too (no py4j object there)."""
+    return int(stage.coefficientMatrix.numRows) > 1
 
 
 def _linear_svc(stage: Any, schema: dict[str, str]) -> Stage:
@@ -235,6 +231,9 @@ def _forest(models: list[Any], stats: bool) -> trees.Forest:
     nodes: dict[str, list[Any]] = {k: [] for k in ("feature", "threshold", "left", "right",
                                                    "num_categories", "left_categories", "leaf")}
     roots, depth = [], 0
+    if models and not hasattr(models[0]._java_obj, "rootNode"):  # Spark Connect: a remote ref
+        raise UnsupportedStage(type(models[0]).__name__, "tree nodes are read through py4j, "
+                               "which a Spark Connect client does not have")
     for model in models:
         roots.append(len(nodes["feature"]))
         depth = max(depth, _add_node(model._java_obj.rootNode(), nodes, stats))

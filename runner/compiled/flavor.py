@@ -63,7 +63,34 @@ def save_model(path: str, mlflow_model: Any, spark_model: Any, input_schema: dic
     """
     import mlflow.spark
 
-    mlflow.spark.save_model(spark_model, path, mlflow_model=mlflow_model, **kwargs)
+    from runner import spark
+
+    if spark.is_connect():
+        _save_spark_over_connect(spark_model, path, mlflow_model, **kwargs)
+    else:
+        mlflow.spark.save_model(spark_model, path, mlflow_model=mlflow_model, **kwargs)
     reason = add_compiled_pyfunc(path, spark_model, input_schema, class_names, mlflow_model)
     if reason:
         _log.warning("serving falls back to Spark: %s", reason)
+
+
+def _save_spark_over_connect(spark_model: Any, path: str, mlflow_model: Any,
+                             signature: Any = None, pip_requirements: list[str] | None = None,
+                             **_: Any) -> None:
+    """The spark flavor as ``mlflow.spark.save_model`` writes it, for a Spark Connect client.
+
+    MLflow's save copies the model from DFS to ``path`` through the local JVM, which a Connect
+    client does not have (AttributeError on ``SparkContext._gateway``); here the server writes
+    ``sparkml/`` straight into ``path`` and MLflow's own helper writes the metadata beside it.
+    """
+    from mlflow.models import Model
+    from mlflow.spark import _SPARK_MODEL_PATH_SUB, _save_model_metadata
+
+    from runner import spark
+
+    os.makedirs(path, exist_ok=True)
+    spark.write_model(spark_model, os.path.join(path, _SPARK_MODEL_PATH_SUB))
+    _save_model_metadata(dst_dir=path, spark_model=spark_model,
+                         mlflow_model=mlflow_model if mlflow_model is not None else Model(),
+                         conda_env=None, code_paths=None, signature=signature,
+                         pip_requirements=pip_requirements)
