@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,3 +195,26 @@ def start_mlflow(workdir: Path) -> Server:
 
     wait_until(healthy, [server], "mlflow server")
     return server
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """The installed ``runner`` console script, with Spark on loopback and no inherited store."""
+    exe = Path(sys.executable).parent / "runner"
+    return subprocess.run([str(exe), *args], cwd=cwd, env=loopback_env(), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def running(start: Callable[[], list[Server]]) -> Iterator[list[Server]]:
+    """For a fixture: the servers ``start`` returns, stopped afterwards (last started first);
+    the test is skipped, with the reason, when they are Unavailable here."""
+    import pytest
+
+    try:
+        started = start()
+    except Unavailable as exc:
+        pytest.skip(f"cannot run the server here: {exc}")
+    try:
+        yield started
+    finally:
+        for server in reversed(started):
+            server.stop()

@@ -10,37 +10,24 @@ same engine. Tests skip only when the machine cannot run the server (no Java, no
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import servers
 from tests.conftest import LAB_REQUEST
+from tests.servers import run_cli
 
 pytestmark = pytest.mark.slow
 MODEL = "penguin-classifier"
-
-
-def _started(start: Callable[[], list[servers.Server]]) -> Iterator[list[servers.Server]]:
-    try:
-        started = start()
-    except servers.Unavailable as exc:
-        pytest.skip(f"cannot run the server here: {exc}")
-    try:
-        yield started
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``spark://127.0.0.1:<port>`` with one worker (1 core, 1g) registered."""
     workdir = tmp_path_factory.mktemp("standalone")
-    for started in _started(lambda: servers.start_standalone(workdir, cores=1, memory="1g")):
+    for started in servers.running(lambda: servers.start_standalone(workdir, cores=1, memory="1g")):
         yield started[0].url
 
 
@@ -48,15 +35,8 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``sc://127.0.0.1:<port>``: a Spark Connect server with its own local[2] driver."""
     workdir = tmp_path_factory.mktemp("connect")
-    for started in _started(lambda: [servers.start_connect(workdir)]):
+    for started in servers.running(lambda: [servers.start_connect(workdir)]):
         yield started[0].url
-
-
-def runner(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    """The installed console script with Spark bound to loopback and no inherited store."""
-    exe = Path(sys.executable).parent / "runner"
-    return subprocess.run([str(exe), *args], cwd=cwd, env=servers.loopback_env(),
-                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _lab_parquet(path: Path) -> Path:
@@ -75,7 +55,7 @@ def train_and_predict(engine: str, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    trained = runner(engine, f"tracking.uri={store}", cwd=tmp_path)
+    trained = run_cli(engine, f"tracking.uri={store}", cwd=tmp_path)
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
     assert f"registered: {MODEL} version 1" in trained.stdout
     run_id = re.search(r"run id: (\w+)", trained.stdout).group(1)
@@ -87,7 +67,7 @@ def train_and_predict(engine: str, tmp_path: Path) -> None:
     assert client.get_model_version(MODEL, "1").run_id == run_id
 
     scored_path = tmp_path / "scored.parquet"
-    predicted = runner("predict", engine, f"tracking.uri={store}",
+    predicted = run_cli("predict", engine, f"tracking.uri={store}",
                        f"predict.input={_lab_parquet(tmp_path / 'in.parquet')}",
                        f"predict.output={scored_path}", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stdout[-2000:] + predicted.stderr[-3000:]
@@ -111,7 +91,7 @@ def test_spark_connect_trains_registers_and_predicts(connect: str, tmp_path: Pat
 def test_spark_connect_unreachable_is_one_line(tmp_path: Path) -> None:
     """No server on the port: a user error naming the URL, not a traceback or a hang."""
     url = f"sc://127.0.0.1:{servers.free_port()}"
-    proc = runner(f"spark.remote={url}", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
+    proc = run_cli(f"spark.remote={url}", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
                   cwd=tmp_path, timeout=180)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert url in proc.stderr
