@@ -13,12 +13,15 @@ import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from runner.errors import RunnerError, first_line
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -169,3 +172,13 @@ def master_of(session: SparkSession) -> str:
         return str(session.conf.get("spark.master"))
     except Exception:  # Spark Connect may refuse to read core settings
         return "connect"
+
+
+def in_thread(session: SparkSession, fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` wrapped to run in another thread with this thread's Spark job group, scheduler
+    pool and tags (pinned-thread mode keeps them per thread)."""
+    from pyspark.util import inheritable_thread_target
+
+    if is_connect():  # Connect needs the session to carry its tags over
+        return inheritable_thread_target(session)(fn)
+    return inheritable_thread_target(fn)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from runner import data as data_mod
 from runner import evaluate, features, fitting, models, spark, tracking
+from runner.progress import Progress
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # data.load caches per process; trials of a sweep may run in threads (hydra.sweeper.n_jobs)
 _data_lock = threading.Lock()
+# scores each run's splits while its model is being saved; one thread per concurrent trial
+_scoring_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scoring")
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,14 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     model, through ``log_fitted_model``, once it knows which trial that is).
     """
     check(cfg)
+    progress = Progress(enabled=parent_run_id is None)  # a sweep prints a line per trial instead
     session_future = spark.start_async(cfg.spark)  # the JVM starts while MLflow sets up
     uri = tracking.configure(cfg.tracking)
     session = session_future.result()
+    progress.step("Spark session and MLflow store ready")
     with _data_lock:  # two sweep trials in threads would both prepare the data
         dataset = data_mod.load(session, cfg.data)
+    progress.step(f"data ready: {dataset.train_rows} train, {dataset.test_rows} test rows")
     pipeline, params = build_pipeline(cfg, dataset)
     tags = {**tracking.standard_tags(spark.master_of(session)),
             **models.tags(cfg.model, models.class_count(dataset.classes)),
@@ -83,8 +93,12 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
         _log_inputs(cfg, overrides, params, dataset)
         fitted = fitting.fit(pipeline, dataset.train, cfg)  # feature stages reused in sweeps
-        metrics, train_metrics = _evaluate_and_log(cfg, fitted, dataset)
+        progress.step("pipeline fitted")
+        # scoring the splits (Spark jobs, no MLflow) overlaps saving the model (Spark + MLflow)
+        scoring = _scoring_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
         logged = log_fitted_model(cfg, fitted) if log_model else None
+        metrics, train_metrics = _log_evaluation(cfg, *scoring.result())
+        progress.step("evaluated" + (" and model logged" if logged else ""))
     if logged and logged.version and parent_run_id is None:  # a sweep promotes only its best
         promote(cfg, logged.registered_name or "", logged.version,
                 metrics[enum_value(cfg.evaluation.primary)])
@@ -101,17 +115,26 @@ def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
         tracking.log_dataset(dataset, cfg.data.name, dict(cfg.data.schema))
 
 
-def _evaluate_and_log(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
-                      ) -> tuple[dict[str, float], dict[str, float]]:
+def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
+              ) -> tuple[dict[str, tuple[dict[str, float], Any]], Figure | None]:
+    """Metrics per split and the test confusion figure; touches Spark, never MLflow."""
     names = [enum_value(m) for m in cfg.evaluation.metrics]
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
     results = evaluate.evaluate_splits(fitted, splits, cfg.data.label, names)
-    metrics, counts = results["test"]
+    fig = None
+    if cfg.evaluation.confusion_matrix:
+        fig = evaluate.confusion_figure(results["test"][1], list(cfg.data.class_names),
+                                        "test split")
+    return results, fig
+
+
+def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], Any]],
+                    fig: Figure | None) -> tuple[dict[str, float], dict[str, float]]:
+    metrics = results["test"][0]
     train_metrics = results["train"][0] if "train" in results else {}
     tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()}})
-    if cfg.evaluation.confusion_matrix:
-        fig = evaluate.confusion_figure(counts, list(cfg.data.class_names), "test split")
+    if fig is not None:
         tracking.log_figure(fig, "confusion_matrix.png")
     return metrics, train_metrics
 
