@@ -179,6 +179,4 @@ def in_thread(session: SparkSession, fn: Callable[..., T]) -> Callable[..., T]:
     pool and tags (pinned-thread mode keeps them per thread)."""
     from pyspark.util import inheritable_thread_target
 
-    if is_connect():  # Connect needs the session to carry its tags over
-        return inheritable_thread_target(session)(fn)
-    return inheritable_thread_target(fn)
+    return inheritable_thread_target(session)(fn)  # given the session, tags carry over too
