@@ -92,7 +92,7 @@ def _run(cmd: list[str], cwd: Path) -> tuple[float, str]:
     if proc.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stdout[-2000:]}"
                  f"{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout + proc.stderr
 
 
 def time_runner(data: Path, work: Path, extra: list[str]) -> Timing:
@@ -102,12 +102,14 @@ def time_runner(data: Path, work: Path, extra: list[str]) -> Timing:
                  f"tracking.uri={store}", "spark.master='local[*]'", *extra]  # quoted for Hydra
     seconds, out = _run([str(exe), *overrides], work)
     accuracy = float(re.search(r"^accuracy\s+([\d.]+)", out, re.MULTILINE).group(1))
-    return Timing(seconds, accuracy, {})
+    # runner's own progress lines: "runner: <step> (<s> s)"
+    steps = re.findall(r"^runner: (.+?)(?::.*)? \(([\d.]+) s\)$", out, re.MULTILINE)
+    return Timing(seconds, accuracy, {name: float(s) for name, s in steps})
 
 
 def time_plain(data: Path, work: Path) -> Timing:
     seconds, out = _run([sys.executable, "-c", PLAIN, str(data), json.dumps(SPARK_CONF)], work)
-    phases = json.loads(out.strip().splitlines()[-1])
+    phases = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
     return Timing(seconds, phases.pop("accuracy"), phases)
 
 
@@ -145,6 +147,15 @@ def table(rows: list[tuple[int, Timing, Timing]]) -> str:
     return "\n".join(lines)
 
 
+def phases(rows: list[tuple[int, Timing, Timing]]) -> str:
+    """Where each side's time went, from runner's progress lines and the plain script's own."""
+    def fmt(timing: Timing) -> str:
+        return ", ".join(f"{k} {v:.1f}" for k, v in timing.phases.items())
+
+    return "\n".join(f"N={n:,}\n  runner: {fmt(ours)}\n  plain:  {fmt(theirs)}"
+                     for n, ours, theirs in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e5,1e6", help="comma-separated N (1e7 allowed)")
@@ -161,6 +172,7 @@ def main() -> None:
     print(f"Training time, runner vs a plain PySpark script, local[*] on {os.cpu_count()} cores"
           + (f"; runner {' '.join(args.runner_override)}" if args.runner_override else ""))
     print(table(rows))
+    print(phases(rows))
 
 
 if __name__ == "__main__":
