@@ -73,3 +73,26 @@ def test_serve_from_the_servers_registry(mlflow_server: servers.Server,
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)
+
+
+def test_parallel_sweep_against_the_server_leaves_six_finished_children(
+        mlflow_server: servers.Server, tmp_path: Path) -> None:
+    """Issue 6's check: 6 Optuna trials, 2 at a time, all logged through the tracking server."""
+    from mlflow import MlflowClient
+
+    space = ["model.regParam=interval(0.001,1.0)", "model.maxIter=range(5,30)"]
+    proc = run_cli("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6",
+                   "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=3",
+                   "tracking.log_models=none",
+                   "tracking.experiment_name=parallel", f"tracking.uri={mlflow_server.url}",
+                   "spark.master='local[2]'", *space, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    client = MlflowClient(mlflow_server.url)
+    experiment = client.get_experiment_by_name("parallel")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1
+    assert [r.info.status for r in parents] == ["FINISHED"]
+    assert sorted(r.info.status for r in children) == ["FINISHED"] * 6
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
