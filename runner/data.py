@@ -119,13 +119,15 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], label:
     for column in needed:
         kept = kept & casts[column].isNotNull()
     row_hash = F.xxhash64(*casts.values())
-    return raw.agg(
+    profile = raw.agg(
         *[F.sum(f.cast("int")).alias(f"bad:{c}") for c, f in failed.items()],
         F.sum(kept.cast("int")).alias("kept"),
         F.array_sort(F.collect_set(F.when(kept, casts[label]))).alias("classes"),
         F.bit_xor(row_hash).alias("xor"),
         F.sum(row_hash.bitwiseAND(0xFFFFFFFF)).alias("low"),
     ).first()
+    assert profile is not None  # a global aggregation always has one row
+    return profile
 
 
 def _check_casts(raw: DataFrame, profile: Row, cfg: Any) -> None:

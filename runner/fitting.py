@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
 if TYPE_CHECKING:
-    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml import Estimator, Pipeline, PipelineModel
     from pyspark.sql import DataFrame
 
 
@@ -41,7 +41,8 @@ def fit(pipeline: Pipeline, train: DataFrame, cfg: DictConfig) -> PipelineModel:
             fitted = Pipeline(stages=feature_stages).fit(train)
             _cache[key] = _Featurized(fitted.stages, fitted.transform(train).cache())
         featurized = _cache[key]
-    return PipelineModel(stages=[*featurized.stages, classifier.fit(featurized.train)])
+    estimator = cast("Estimator", classifier)  # a Pipeline's last stage here is the classifier
+    return PipelineModel(stages=[*featurized.stages, estimator.fit(featurized.train)])
 
 
 def _key(cfg: DictConfig) -> str:

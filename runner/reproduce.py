@@ -33,11 +33,9 @@ def logged_config(config_yaml: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def compare(
-    source: dict[str, float], new: dict[str, float]
-) -> list[tuple[str, float, float | None]]:
-    """(metric, source value, new value) for every metric both runs report, source order."""
-    return [(name, value, new.get(name)) for name, value in sorted(source.items()) if name in new]
+def compare(source: dict[str, float], new: dict[str, float]) -> list[tuple[str, float, float]]:
+    """(metric, source value, new value) for every metric both runs report, by name."""
+    return [(name, value, new[name]) for name, value in sorted(source.items()) if name in new]
 
 
 def differences(source: tracking.LoggedRun, new_run: tracking.LoggedRun) -> list[str]:
@@ -69,7 +67,7 @@ def reproduce(run_id: str, overrides: list[str]) -> bool:
     print(report.summary(result))
     new_run = tracking.fetch_run(result.run_id)
     rows = compare(source.metrics, new_run.metrics)
-    matched = all(new is not None and abs(new - old) <= TOLERANCE for _, old, new in rows)
+    matched = all(abs(new - old) <= TOLERANCE for _, old, new in rows)
     print(f"\n{'metric':<26}{'source':>10}{'now':>10}")
     for name, old, new in rows:
         print(

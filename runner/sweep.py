@@ -227,7 +227,7 @@ class Sweep:
 
     def _log_best_model(self, best: tracking.ChildRun) -> None:
         """Per ``tracking.log_models``: best logs it now, all already did; then champion rule."""
-        cfg = self.best.cfg if self.best and self.best.run_id == best.run_id else None
+        cfg: Any = self.best.cfg if self.best and self.best.run_id == best.run_id else None
         cfg = cfg or OmegaConf.create(tracking.fetch_run(best.run_id).config_yaml)
         policy = train.enum_value(cfg.tracking.log_models)
         name = cfg.tracking.registered_model_name

@@ -178,7 +178,7 @@ def log_dataset(data: Dataset, name: str, schema: dict[str, str]) -> None:
     columns = Schema(
         [ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c) for c, t in schema.items()]
     )
-    dataset = MetaDataset(
+    dataset = MetaDataset(  # type: ignore[abstract]  # profile is optional at runtime
         SparkDatasetSource(path=data.path), name=name, digest=data.digest, schema=columns
     )
     with _store_lock:  # the store looks the data set up, then inserts it: racy across threads
@@ -190,7 +190,7 @@ def signature(schema: dict[str, str], label: str) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = [
+    inputs: list[Any] = [
         ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c)
         for c, t in schema.items()
         if c != label
@@ -610,7 +610,7 @@ def promote(
         champion = None
     if champion is not None and str(champion.version) == str(version):
         return "champion"  # already is (a finished sweep run again)
-    best = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
+    best = client.get_run(str(champion.run_id)).data.metrics.get(metric) if champion else None
     gain = None if best is None else (value - best if greater_is_better else best - value)
     alias = "champion" if gain is None or gain > margin else "challenger"
     client.set_registered_model_alias(name, alias, version)
