@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from runner import data as data_mod
 from runner import spark as spark_mod
@@ -106,6 +107,8 @@ def _complete(storage: str) -> int:
     try:
         study = optuna.load_study(study_name="runner", storage=storage)
     except KeyError:  # the study is not created yet
+        return 0
+    except SQLAlchemyError:  # the sweep is creating the storage's tables at this very moment
         return 0
     return sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
 
