@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import optuna
 import pytest
-from sqlalchemy.exc import SQLAlchemyError
 
 from runner import data as data_mod
 from runner import spark as spark_mod
@@ -102,15 +103,17 @@ def test_optuna_sweep_goes_on_past_a_failing_trial(tmp_path: Path) -> None:
 
 
 def _complete(storage: str) -> int:
-    if not os.path.exists(storage[len("sqlite:///"):]):
+    """Completed trials, read through a read-only sqlite connection: optuna.load_study would
+    create the storage's tables itself and race the sweep doing the same."""
+    path = storage[len("sqlite:///"):]
+    if not os.path.exists(path):
         return 0
     try:
-        study = optuna.load_study(study_name="runner", storage=storage)
-    except KeyError:  # the study is not created yet
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as db:
+            (count,) = db.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
+    except sqlite3.OperationalError:  # no tables yet, or locked by a writer this instant
         return 0
-    except SQLAlchemyError:  # the sweep is creating the storage's tables at this very moment
-        return 0
-    return sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+    return int(count)
 
 
 def test_killed_sweep_resumes_to_the_total_and_refuses_a_changed_space(tmp_path: Path) -> None:
@@ -121,6 +124,8 @@ def test_killed_sweep_resumes_to_the_total_and_refuses_a_changed_space(tmp_path:
     deadline = time.monotonic() + TIMEOUT
     while _complete(storage) < 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
+    if proc.poll() is not None:
+        pytest.fail("the sweep ended before it could be killed:\n" + proc.communicate()[0])
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert 1 <= _complete(storage) < n_trials, "the sweep ended before it could be killed"
