@@ -160,3 +160,30 @@ def test_each_trial_thread_sees_its_own_hydra_job_config() -> None:
         assert HydraConfig.instance().cfg is shared  # the sweep's own thread is untouched
     assert seen == {"a": "a", "b": "b"}
     assert HydraConfig.instance().cfg is shared
+
+
+def test_trial_configs_derived_from_the_last_trial_equal_a_full_composition() -> None:
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    from hydra.types import RunMode
+
+    from hydra_plugins.runner_optuna_sweeper.compose import SweepComposer
+
+    fixed = ["spark.master='local[2]'", "tracking.log_models=none"]
+    trials = [["model.regParam=0.1", "model.maxIter=5", *fixed],
+              ["model.regParam=0.7", "model.maxIter=9", *fixed],  # values only: derived
+              ["model.regParam=0.7", "model.maxIter=12", *fixed],
+              ["model=random_forest", "model.numTrees=7", *fixed],  # a group: composed in full
+              ["model=random_forest", "model.numTrees=9", *fixed]]
+    make_config()  # registers the schemas
+    with initialize_config_module(config_module="runner.conf", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", ["hydra/sweeper=optuna"], RunMode.MULTIRUN)
+        composer = SweepComposer(loader, master)
+        for overrides in trials:
+            derived = OmegaConf.to_container(composer.compose(overrides))
+            assert derived == OmegaConf.to_container(loader.load_sweep_config(master, overrides))
+        assert composer.full == 2
+        with pytest.raises(ConfigCompositionException):  # the schema still checks the value
+            composer.compose(["model=random_forest", "model.numTrees=many", *fixed])

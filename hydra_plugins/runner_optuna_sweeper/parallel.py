@@ -25,6 +25,8 @@ from omegaconf import DictConfig, open_dict
 
 from runner.errors import RunnerError
 
+from .compose import SweepComposer
+
 
 class _PerThreadHydraConfig:
     """Stands in for the ``HydraConfig`` singleton: a thread sees the job config it set, or the
@@ -69,6 +71,7 @@ class JobPool:
         if n_jobs > 1 and config.hydra.job.chdir:
             raise RunnerError("hydra.sweeper.n_jobs > 1 needs hydra.job.chdir=false: threads "
                               "share the process's working directory")
+        self._composer = SweepComposer(hydra_context.config_loader, config)
         self._pool = (ThreadPoolExecutor(n_jobs, thread_name_prefix="trial") if n_jobs > 1
                       else None)
 
@@ -84,7 +87,7 @@ class JobPool:
 
     def submit(self, number: int, overrides: list[str]) -> Future[JobReturn]:
         """Compose job ``number``'s config now and run it in a free thread (or here, now)."""
-        job = self.context.config_loader.load_sweep_config(self.config, list(overrides))
+        job = self._composer.compose(list(overrides))
         with open_dict(job):
             job.hydra.job.id = number
             job.hydra.job.num = number
