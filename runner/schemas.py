@@ -239,6 +239,9 @@ class SparkConfig:
     app_name: str = "runner"
     log_level: str = "ERROR"
     conf: dict[str, str] = field(default_factory=dict)
+    # local masters: map Spark's classes from a JVM class-data archive kept under
+    # $RUNNER_CACHE_DIR (default ~/.cache/runner), written by the first run (class_archive.py)
+    class_archive: bool = True
 
 
 @dataclass

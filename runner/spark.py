@@ -7,6 +7,7 @@ start, so ``start_async`` begins it in a thread while the caller sets up MLflow.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import re
@@ -16,9 +17,11 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from runner import class_archive
 from runner.errors import RunnerError, first_line
 
 T = TypeVar("T")
@@ -36,6 +39,12 @@ _connect_urls: dict[int, str] = {}  # id(session) -> its sc:// URL; these are st
 
 def java_version() -> int:
     """Major version of the java that pyspark will launch; raises RunnerError when there is none."""
+    return _java()[0]
+
+
+@functools.cache
+def _java() -> tuple[int, str]:
+    """(major version, binary and ``java -version`` text) of the java pyspark will launch."""
     home = os.environ.get("JAVA_HOME")
     java = os.path.join(home, "bin", "java") if home else shutil.which("java")
     if not java or not os.path.exists(java):
@@ -45,15 +54,25 @@ def java_version() -> int:
     if not match:
         raise RunnerError(f"could not read the Java version from {java!r}. {_JAVA_HINT}")
     major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major
+    return (int(match.group(2) or 0) if major == 1 else major), f"{os.path.realpath(java)}\n{out}"
 
 
-def _builder_conf(cfg: Any) -> dict[str, str]:
+def _builder_conf(cfg: Any, archive: Path | None) -> dict[str, str]:
     conf = {str(k): str(v) for k, v in (cfg.conf or {}).items()}
     log4j = files("runner.resources").joinpath("log4j2.properties")
+    cds = class_archive.java_options(archive) if archive else ""
     opts = conf.get("spark.driver.extraJavaOptions", "")
-    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j} {opts}".strip()
+    flags = [f"-Dlog4j2.configurationFile={log4j}", cds, opts]
+    conf["spark.driver.extraJavaOptions"] = " ".join(f for f in flags if f)
     return conf
+
+
+def _archive(cfg: Any) -> Path | None:
+    """The class-data archive for a local driver JVM (see runner.class_archive), or None."""
+    if cfg.remote or not cfg.class_archive or not str(cfg.master).startswith("local"):
+        return None
+    class_path = str((cfg.conf or {}).get("spark.driver.extraClassPath", ""))
+    return class_archive.archive_path(_java()[1], class_path)
 
 
 def get_session(cfg: Any) -> SparkSession:
@@ -69,7 +88,8 @@ def get_session(cfg: Any) -> SparkSession:
         if java_version() < 17:
             raise RunnerError(f"Java {java_version()} found. {_JAVA_HINT}")
         builder = builder.master(cfg.master)
-    for key, value in _builder_conf(cfg).items():
+    archive = _archive(cfg)
+    for key, value in _builder_conf(cfg, archive).items():
         if cfg.remote and not key.startswith("spark.sql."):
             continue  # a Connect client cannot set JVM or core settings of the server
         builder = builder.config(key, value)
@@ -82,7 +102,18 @@ def get_session(cfg: Any) -> SparkSession:
         _activate(session, cfg.remote)
     else:
         session.sparkContext.setLogLevel(cfg.log_level)
+        if archive:
+            _claim_archive(session, archive)
     return session
+
+
+def _claim_archive(session: SparkSession, archive: Path) -> None:
+    """Name this session's JVM as the archive's writer when it was started to write it."""
+    opts = session.sparkContext.getConf().get("spark.driver.extraJavaOptions", "") or ""
+    if "ArchiveClassesAtExit" in opts:
+        proc = getattr(session.sparkContext._gateway, "proc", None)
+        if proc is not None:
+            class_archive.claim(archive, proc.pid)  # spark-submit execs into the JVM
 
 
 def _check_reachable(url: str) -> None:

@@ -1,0 +1,71 @@
+"""The JVM class-data archive: who writes it, who maps it, and a real JVM writing then using it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import class_archive
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_first_jvm_writes_others_wait_then_all_map_it(tmp_path: Path) -> None:
+    archive = tmp_path / "jvm" / "spark.jsa"
+    first = class_archive.java_options(archive)
+    assert f"-XX:ArchiveClassesAtExit={archive}" in first
+    class_archive.claim(archive, os.getpid())  # a live writer (this process stands in)
+    assert class_archive.java_options(archive) == ""  # nothing to map yet, nor to write
+    archive.write_bytes(b"written while the writer exits")
+    assert class_archive.java_options(archive) == ""  # a live writer may still be writing
+    class_archive.claim(archive, _dead_pid())
+    assert f"-XX:SharedArchiveFile={archive}" in class_archive.java_options(archive)
+    assert not archive.with_suffix(".writer").exists()  # done: the writer file is cleaned up
+
+
+def test_a_writer_that_died_before_writing_is_taken_over(tmp_path: Path) -> None:
+    archive = tmp_path / "spark.jsa"
+    assert "ArchiveClassesAtExit" in class_archive.java_options(archive)
+    class_archive.claim(archive, _dead_pid())  # e.g. killed before its JVM exited
+    assert "ArchiveClassesAtExit" in class_archive.java_options(archive)
+
+
+def test_the_archive_is_named_for_the_java_and_the_class_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path))
+    one = class_archive.archive_path("openjdk 17.0.15", "")
+    assert one.parent == tmp_path / "jvm"
+    assert one == class_archive.archive_path("openjdk 17.0.15", "")
+    assert one != class_archive.archive_path("openjdk 21.0.2", "")
+    assert one != class_archive.archive_path("openjdk 17.0.15", "/opt/extra.jar")
+
+
+@pytest.mark.slow
+def test_a_local_run_writes_the_archive_and_the_next_run_maps_it(tmp_path: Path) -> None:
+    env = {**os.environ, "RUNNER_CACHE_DIR": str(tmp_path / "cache"),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    cmd = [sys.executable, "-m", "runner.cli", "spark.master='local[2]'",
+           "tracking.log_models=none"]
+
+    def run(*extra: str) -> str:  # the pipes close when the JVM is gone, archive written
+        done = subprocess.run([*cmd, *extra], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=400, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return re.search(r"accuracy\s+(\S+)", done.stdout).group(1)
+
+    first = run()
+    archives = list((tmp_path / "cache" / "jvm").glob("*.jsa"))
+    assert len(archives) == 1
+    assert archives[0].read_bytes()[:4] == bytes.fromhex("a8ab0bf0")  # a dynamic CDS archive
+    # -Xshare:on makes a JVM that cannot map the archive fail to start instead of going on
+    # without it: the next run maps it, and computes the same model
+    assert run('++spark.conf={spark.driver.extraJavaOptions: "-Xshare:on"}') == first
