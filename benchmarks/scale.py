@@ -30,8 +30,10 @@ from pathlib import Path
 
 import gen_data
 
+# the same Spark settings as runner's local profile (conf/spark/local.yaml)
 SPARK_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-              "spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"}
+              "spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false",
+              "spark.scheduler.mode": "FAIR", "spark.driver.memory": "2g"}
 
 PLAIN = textwrap.dedent(
     """

@@ -52,7 +52,7 @@ def run(cfg: Any) -> PredictResult:
     inputs = tracking.model_inputs(model.local_path)
     labels = tracking.run_class_names(model.run_id) if p.label_col else []
     _say(f"scoring {p.input} with {model.uri} (run {model.run_id}) on Spark")
-    session = spark.get_session(cfg.spark)
+    session = spark.get_session(cfg.spark, p.input)
     start = time.perf_counter()
     frame = read_input(session, p)
     scored = score(tracking.load_spark_model(model.local_path), frame, inputs, labels, p.label_col)

@@ -242,6 +242,9 @@ class SparkConfig:
     # local masters: map Spark's classes from a JVM class-data archive kept under
     # $RUNNER_CACHE_DIR (default ~/.cache/runner), written by the first run (class_archive.py)
     class_archive: bool = True
+    # local masters: inputs (local files) below this size run with the C1-only JIT, which starts
+    # faster and runs big data slower (spark.py, _quick_jit); 0 turns it off
+    quick_jit_below_mb: int = 1
 
 
 @dataclass

@@ -79,7 +79,8 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     """
     check(cfg)
     progress = Progress(enabled=parent_run_id is None)  # a sweep prints a line per trial instead
-    session_future = spark.start_async(cfg.spark)  # the JVM starts while MLflow sets up
+    # the JVM starts while MLflow sets up
+    session_future = spark.start_async(cfg.spark, data_mod.resolve_path(cfg.data.path))
     uri = tracking.configure(cfg.tracking)
     session = session_future.result()
     progress.step("Spark session and MLflow store ready")

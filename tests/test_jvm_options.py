@@ -1,4 +1,5 @@
-"""The JVM class-data archive: who writes it, who maps it, and a real JVM writing then using it."""
+"""The local driver JVM's options: the class-data archive (who writes it, who maps it, a real JVM
+writing then using it) and the JIT chosen by the input's size."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import class_archive
+from runner import class_archive, spark
+from tests.conftest import make_config
 
 
 def _dead_pid() -> int:
@@ -69,3 +71,26 @@ def test_a_local_run_writes_the_archive_and_the_next_run_maps_it(tmp_path: Path)
     # -Xshare:on makes a JVM that cannot map the archive fail to start instead of going on
     # without it: the next run maps it, and computes the same model
     assert run('++spark.conf={spark.driver.extraJavaOptions: "-Xshare:on"}') == first
+
+
+def test_small_local_inputs_get_the_quick_jit_and_big_or_remote_ones_do_not(
+        tmp_path: Path) -> None:
+    small, big = tmp_path / "small.csv", tmp_path / "big"
+    small.write_bytes(b"x" * 1000)
+    big.mkdir()
+    (big / "part-0.parquet").write_bytes(b"x" * (2 * 2**20))  # a directory counts as a whole
+    cfg = make_config(["spark.master='local[2]'", "spark.class_archive=false"]).spark
+
+    def jvm(path: str | None, config=cfg) -> str:
+        return spark._builder_conf(config, None, path)["spark.driver.extraJavaOptions"]
+
+    assert "-XX:TieredStopAtLevel=1" in jvm(str(small))
+    assert "Tiered" not in jvm(str(big))
+    assert "Tiered" not in jvm("s3a://bucket/small.csv")
+    assert "Tiered" not in jvm(None)
+    cluster = make_config(["spark.master=spark://host:7077"]).spark
+    assert "Tiered" not in jvm(str(small), cluster)
+    own = make_config(["spark.master='local[2]'",
+                       '++spark.conf={spark.driver.extraJavaOptions: "-XX:-TieredCompilation"}'])
+    assert jvm(str(small), own.spark).endswith("-XX:-TieredCompilation")  # the user's choice
+    assert "TieredStopAtLevel" not in jvm(str(small), own.spark)
