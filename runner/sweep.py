@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,10 @@ class Sweep:
             return self.parent_run_id or self._open(resume_run_id)
 
     def _open(self, resume_run_id: str | None) -> str:
-        spark.start_async(self.config.spark)  # the JVM starts while MLflow sets up its store
+        from runner import data as data_mod
+
+        # the JVM starts while MLflow sets up its store
+        spark.start_async(self.config.spark, data_mod.resolve_path(self.config.data.path))
         tracking.configure(self.config.tracking)
         self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
         if resume_run_id and tracking.reopen_parent(resume_run_id):
@@ -212,9 +216,18 @@ class Sweep:
         children = tracking.child_runs(self.experiment, self.parent_run_id)
         tracking.kill_running(children)
         best = self._best_child(children)
-        if best is not None:
-            self._log_best_model(best)
-        sweep_report.log_results(self, children, best)
+        # the best model's logging (mostly Spark's and MLflow's I/O) runs beside the report
+        # (Optuna's plots, drawn with pyplot, which wants this thread)
+        with ThreadPoolExecutor(1, thread_name_prefix="best-model") as pool:
+            model = None
+            if best is not None:
+                session = spark.active_session()  # none when no trial ran in this process
+                task = spark.in_thread(session, self._log_best_model) if session else (
+                    self._log_best_model)
+                model = pool.submit(task, best)
+            sweep_report.log_results(self, children, best)
+            if model is not None:
+                model.result()
         tracking.end_parent(self.parent_run_id, status)
         sweep_report.say(sweep_report.summary(self, children, best, status))
 
