@@ -5,6 +5,10 @@ fresh sqlite MLflow store and register the model. The baseline does what the lab
 `mlflow.spark.log_model(model, "model", input_example=..., registered_model_name=...)` with
 MulticlassClassificationEvaluator for each metric.
 
+runner maps Spark's classes from a JVM class archive that its first run on a machine writes
+(runner/class_archive.py): the benchmark starts from an empty cache, times that first run on its
+own, then the rounds.
+
     python benchmarks/cold_run.py [--repeat 2]
 """
 
@@ -89,10 +93,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     penguins = str(files("runner.resources").joinpath("penguins.csv"))
+    cache = tempfile.mkdtemp(prefix="runner-cache-")  # runner's JVM class archive starts absent
+    base = {**os.environ, "RUNNER_CACHE_DIR": cache}
+    with tempfile.TemporaryDirectory() as work:
+        env = {**base, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
+        first = _timed(_runner_cmd(), work, env)  # its JVM writes the archive as it exits
+    print(f"runner's first run on this machine (writes the class archive): {first:.1f} s",
+          flush=True)
     ours, lab = [], []
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as work:
-            env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
+            env = {**base, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
             ours.append(_timed(_runner_cmd(), work, env))
             script = os.path.join(work, "lab.py")
             with open(script, "w") as fh:
@@ -103,12 +114,15 @@ def main() -> None:
         print(
             f"round {i + 1}: runner {ours[-1]:.1f} s, lab-style script {lab[-1]:.1f} s", flush=True
         )
+    shutil.rmtree(cache, ignore_errors=True)
     ours_s, lab_s = statistics.median(ours), statistics.median(lab)
-    print("\ncold run: process start -> registered model (median of", args.repeat, "round(s))")
-    print(f"{'':<28}{'seconds':>10}")
-    print(f"{'runner':<28}{ours_s:>10.1f}")
-    print(f"{'lab-style script':<28}{lab_s:>10.1f}")
-    print(f"{'speed-up (lab / runner)':<28}{lab_s / ours_s:>9.1f}x")
+    print("\ncold run: process start -> registered model and the JVM gone (median of",
+          args.repeat, "round(s))")
+    print(f"{'':<44}{'seconds':>10}")
+    print(f"{'runner':<44}{ours_s:>10.1f}")
+    print(f"{'lab-style script':<44}{lab_s:>10.1f}")
+    print(f"{'speed-up (lab / runner)':<44}{lab_s / ours_s:>9.1f}x")
+    print(f"{'runner, first run ever (writes class archive)':<44}{first:>10.1f}")
     print("goal: runner <= 15 s and >= 2x faster than the lab-style script")
 
 
