@@ -99,6 +99,14 @@ class LogisticRegressionConfig(ClassifierConfig):
 
 
 @dataclass
+class _BinaryOnlyConfig(ClassifierConfig):
+    """A binary classifier: for 3+ classes OneVsRest fits ``ovr_parallelism`` of them at once."""
+
+    binary_only: bool = True
+    ovr_parallelism: int = 2  # runner's, not Spark's
+
+
+@dataclass
 class _TreeConfig(ClassifierConfig):
     """Parameters every Spark tree ensemble shares, with Spark's defaults."""
 
@@ -132,10 +140,8 @@ class RandomForestConfig(_TreeConfig):
 
 
 @dataclass
-class GBTConfig(_TreeConfig):
+class GBTConfig(_BinaryOnlyConfig, _TreeConfig):  # this order: binary_only=True wins
     _target_: str = "pyspark.ml.classification.GBTClassifier"
-    binary_only: bool = True
-    ovr_parallelism: int = 2  # runner's: one-vs-rest classifiers fitted at once
     maxIter: int = 20
     stepSize: float = 0.1
     lossType: str = "logistic"
@@ -145,10 +151,8 @@ class GBTConfig(_TreeConfig):
 
 
 @dataclass
-class LinearSVCConfig(ClassifierConfig):
+class LinearSVCConfig(_BinaryOnlyConfig):
     _target_: str = "pyspark.ml.classification.LinearSVC"
-    binary_only: bool = True
-    ovr_parallelism: int = 2  # runner's: one-vs-rest classifiers fitted at once
     maxIter: int = 100
     regParam: float = 0.0
     tol: float = 1e-6
@@ -184,10 +188,8 @@ class MLPConfig(ClassifierConfig):
 
 
 @dataclass
-class FMConfig(ClassifierConfig):
+class FMConfig(_BinaryOnlyConfig):
     _target_: str = "pyspark.ml.classification.FMClassifier"
-    binary_only: bool = True
-    ovr_parallelism: int = 2  # runner's: one-vs-rest classifiers fitted at once
     factorSize: int = 8
     fitIntercept: bool = True
     fitLinear: bool = True
