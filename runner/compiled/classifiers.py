@@ -112,10 +112,6 @@ class LogisticRegression(ProbabilisticClassifier):
     threshold: float
     kind = "LogisticRegression"
 
-    def __post_init__(self) -> None:
-        self.coefficients = np.asarray(self.coefficients, dtype=np.float64)
-        self.intercepts = np.asarray(self.intercepts, dtype=np.float64)
-
     def raw(self, x: np.ndarray) -> np.ndarray:
         if self.multinomial:
             return x @ self.coefficients.T + self.intercepts
@@ -145,9 +141,6 @@ class LinearSVC(Classifier):
     threshold: float
     kind = "LinearSVC"
 
-    def __post_init__(self) -> None:
-        self.coefficients = np.asarray(self.coefficients, dtype=np.float64)
-
     def raw(self, x: np.ndarray) -> np.ndarray:
         return margins_to_raw(x @ self.coefficients + self.intercept)
 
@@ -166,10 +159,7 @@ class NaiveBayes(ProbabilisticClassifier):
     sigma: np.ndarray
     kind = "NaiveBayes"
 
-    def __post_init__(self) -> None:
-        self.pi = np.asarray(self.pi, dtype=np.float64)
-        self.theta = np.asarray(self.theta, dtype=np.float64)
-        self.sigma = np.asarray(self.sigma, dtype=np.float64)
+    def prepare(self) -> None:
         if self.model_type == "bernoulli":
             neg_theta = np.log1p(-np.exp(self.theta))
             self._theta_minus_neg = self.theta - neg_theta
@@ -215,8 +205,7 @@ class MultilayerPerceptron(ProbabilisticClassifier):
     weights: np.ndarray
     kind = "MultilayerPerceptron"
 
-    def __post_init__(self) -> None:
-        self.weights = np.asarray(self.weights, dtype=np.float64)
+    def prepare(self) -> None:
         self._affine = []
         offset = 0
         for n_in, n_out in zip(self.layers[:-1], self.layers[1:], strict=True):
@@ -247,10 +236,6 @@ class FactorizationMachine(ProbabilisticClassifier):
     factors: np.ndarray
     kind = "FactorizationMachine"
 
-    def __post_init__(self) -> None:
-        self.linear = np.asarray(self.linear, dtype=np.float64)
-        self.factors = np.asarray(self.factors, dtype=np.float64)
-
     def raw(self, x: np.ndarray) -> np.ndarray:
         vx = x[:, :, None] * self.factors[None]
         pairwise = 0.5 * (vx.sum(axis=1) ** 2 - (vx * vx).sum(axis=1)).sum(axis=1)
@@ -269,7 +254,7 @@ class OneVsRest(Classifier):
     models: list[Classifier]
     kind = "OneVsRest"
 
-    def __post_init__(self) -> None:
+    def prepare(self) -> None:
         self.models = [m if isinstance(m, Stage) else stage_from_dict(m) for m in self.models]
 
     def raw(self, x: np.ndarray) -> np.ndarray:

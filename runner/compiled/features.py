@@ -41,7 +41,7 @@ class StringIndexer(Stage):
     integral: list[bool]
     kind = "StringIndexer"
 
-    def __post_init__(self) -> None:
+    def prepare(self) -> None:
         self._index: list[dict[str | None, float]] = [
             {label: float(i) for i, label in enumerate(ls)} for ls in self.labels]
 
@@ -199,9 +199,7 @@ class MinMaxScaler(Stage):
     max: float
     kind = "MinMaxScaler"
 
-    def __post_init__(self) -> None:
-        self.original_min = np.asarray(self.original_min, dtype=np.float64)
-        self.original_max = np.asarray(self.original_max, dtype=np.float64)
+    def prepare(self) -> None:
         span = self.original_max - self.original_min
         self._scale = np.where(span != 0, (self.max - self.min) / np.where(span != 0, span, 1), 0.0)
         self._constant = span == 0
@@ -229,9 +227,7 @@ class StandardScaler(Stage):
     with_std: bool
     kind = "StandardScaler"
 
-    def __post_init__(self) -> None:
-        self.mean = np.asarray(self.mean, dtype=np.float64)
-        self.std = np.asarray(self.std, dtype=np.float64)
+    def prepare(self) -> None:
         self._scale = np.where(self.std == 0, 0.0, 1.0 / np.where(self.std == 0, 1, self.std))
 
     def apply(self, frame: Frame) -> None:
@@ -250,8 +246,7 @@ class MaxAbsScaler(Stage):
     max_abs: np.ndarray
     kind = "MaxAbsScaler"
 
-    def __post_init__(self) -> None:
-        self.max_abs = np.asarray(self.max_abs, dtype=np.float64)
+    def prepare(self) -> None:
         self._scale = np.where(self.max_abs == 0, 1.0, 1.0 / np.where(self.max_abs == 0, 1,
                                                                      self.max_abs))
 
@@ -321,7 +316,7 @@ class Bucketizer(Stage):
     handle_invalid: str
     kind = "Bucketizer"
 
-    def __post_init__(self) -> None:
+    def prepare(self) -> None:
         self._splits = [np.asarray(s, dtype=np.float64) for s in self.splits]
 
     def apply(self, frame: Frame) -> None:

@@ -6,7 +6,7 @@ NULL to NULL but NaN to a bucket), so every column carries an optional null mask
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -90,11 +90,21 @@ def spark_argmax(values: np.ndarray) -> np.ndarray:
 class Stage:
     """A compiled stage: a dataclass of fitted values whose ``apply`` updates a Frame in place.
 
-    Subclasses normalise their fields to numpy arrays in ``__post_init__``, so the same
-    constructor serves compilation and loading from JSON.
+    Its ``np.ndarray`` fields are made float64 arrays here, so the same constructor serves
+    compilation (numpy values) and loading from JSON (lists); values derived from the fields
+    are computed in ``prepare``.
     """
 
     kind: str = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]  # every Stage subclass is a dataclass
+            if f.type in ("np.ndarray", np.ndarray):
+                setattr(self, f.name, np.asarray(getattr(self, f.name), dtype=np.float64))
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Compute what ``apply`` needs from the fields (none by default)."""
 
     def apply(self, frame: Frame) -> None:
         raise NotImplementedError

@@ -80,7 +80,7 @@ def _normalized(counts: np.ndarray) -> np.ndarray:
 class TreeClassifier(ProbabilisticClassifier):
     forest: Forest
 
-    def __post_init__(self) -> None:
+    def prepare(self) -> None:
         if not isinstance(self.forest, Forest):
             self.forest = Forest(**self.forest)
 
@@ -122,10 +122,6 @@ class GradientBoostedTrees(TreeClassifier):
 
     tree_weights: np.ndarray
     kind = "GradientBoostedTrees"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.tree_weights = np.asarray(self.tree_weights, dtype=np.float64)
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         predictions = self.forest.leaf_values[self.forest.leaves(x), 0]
