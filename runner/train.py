@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 # data.load caches per process; trials of a sweep may run in threads (hydra.sweeper.n_jobs)
 _data_lock = threading.Lock()
-# scores each run's splits while its model is being saved; one thread per concurrent trial
-_scoring_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scoring")
+# Spark work of a run beside its MLflow calls; one thread per concurrent trial
+_spark_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spark-work")
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,14 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
             **models.tags(cfg.model, models.class_count(dataset.classes)),
             **dict(cfg.tracking.tags), **(extra_tags or {})}
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
+        # Spark works in a thread while this one talks to MLflow: fitting (feature stages reused
+        # in sweeps) beside logging the inputs, then scoring the splits beside saving the model
+        fitting_ = _spark_pool.submit(spark.in_thread(session, fitting.fit), pipeline,
+                                      dataset.train, cfg)
         _log_inputs(cfg, overrides, params, dataset)
-        fitted = fitting.fit(pipeline, dataset.train, cfg)  # feature stages reused in sweeps
+        fitted = fitting_.result()
         progress.step("pipeline fitted")
-        # scoring the splits (Spark jobs, no MLflow) overlaps saving the model (Spark + MLflow)
-        scoring = _scoring_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
+        scoring = _spark_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
         logged = log_fitted_model(cfg, fitted) if log_model else None
         metrics, train_metrics = _log_evaluation(cfg, *scoring.result())
         progress.step("evaluated" + (" and model logged" if logged else ""))
@@ -122,7 +125,10 @@ def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
     names = [enum_value(m) for m in cfg.evaluation.metrics]
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
-    results = evaluate.evaluate_splits(fitted, splits, cfg.data.label, names)
+    # the fitted feature stages' output is cached per split: only the classifier runs here
+    classifier = fitted.stages[-1]
+    results = evaluate.evaluate_splits(classifier, fitting.featurized(splits, cfg),
+                                       cfg.data.label, names)
     fig = None
     if cfg.evaluation.confusion_matrix:
         fig = evaluate.confusion_figure(results["test"][1], list(cfg.data.class_names),

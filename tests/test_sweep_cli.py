@@ -177,6 +177,9 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
                                         cfg.data.label, names)
     assert together["test"] == evaluate.evaluate(direct, dataset.test, cfg.data.label, names)
     assert together["train"] == evaluate.evaluate(direct, dataset.train, cfg.data.label, names)
+    # what a run scores: its classifier alone on the splits through the cached feature stages
+    splits = fitting.featurized({"test": dataset.test, "train": dataset.train}, cfg)
+    assert evaluate.evaluate_splits(cached.stages[-1], splits, cfg.data.label, names) == together
 
 
 def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> None:
