@@ -1,6 +1,6 @@
 """Serving and batch-scoring figures of runner beside MLflow's own, measured in one run.
 
-    /work/venv/bin/python benchmarks/serve.py [--quick]
+    /work/venv/bin/python benchmarks/serve.py [--quick] [--workers 2]
 
 1. Trains the lab model with ``runner`` (subprocess) into a tmp sqlite store.
 2. ``runner serve`` vs ``mlflow models serve --env-manager local`` (the spark flavor's pyfunc) on
@@ -186,9 +186,11 @@ def _duration(text: str) -> float:
 
 # ---- servers ---------------------------------------------------------------------------------
 
-def bench_runner(root: Path, uri: str, seconds: float) -> tuple[float, list[Load]]:
+def bench_runner(root: Path, uri: str, seconds: float, workers: int
+                 ) -> tuple[float, list[Load]]:
     port = free_port()
-    cmd = [str(BIN / "runner"), "serve", f"tracking.uri={uri}", f"serving.port={port}", SPARK]
+    cmd = [str(BIN / "runner"), "serve", f"tracking.uri={uri}", f"serving.port={port}",
+           f"serving.workers={workers}", SPARK]
     process, startup = start(cmd, port, root, 300)
     say(f"  startup {startup:.2f} s")
     try:
@@ -332,6 +334,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs, 100k batch rows")
     parser.add_argument("--no-batch", action="store_true")
     parser.add_argument("--no-serve", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="runner's serving.workers (processes); mlflow keeps its default")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else 8.0
     root = Path(tempfile.mkdtemp(prefix="runner-bench-"))
@@ -340,15 +344,16 @@ def main() -> None:
         ours: tuple[float, list[Load]] = (0.0, [])
         theirs: tuple[float, list[Load]] = (0.0, [])
         if not args.no_serve:
-            say("runner serve ...")
-            ours = bench_runner(root, uri, seconds)
+            say(f"runner serve (serving.workers={args.workers}) ...")
+            ours = bench_runner(root, uri, seconds, args.workers)
             say("mlflow models serve (spark flavor) ...")
             theirs = bench_mlflow(root, mlflow_model_copy(root, uri), min(seconds, 6.0))
         batch = None if args.no_batch else bench_batch(
             root, uri, 100_000 if args.quick else 1_000_000, 20_000 if args.quick else 100_000)
         generator = "wrk -t1" if shutil.which("wrk") else "asyncio client"
         say(f"\nsingle-record lab request, keep-alive, load generator: {generator}; "
-            f"@N = N connections; mlflow only at 1 and 8 (it needs ~200 ms per request)")
+            f"@N = N connections; mlflow only at 1 and 8 (it needs ~200 ms per request); "
+            f"runner with serving.workers={args.workers}")
         if batch:
             say("batch: runner predict on the full rows, spark_udf on fewer (rows/s either way)")
         say(table(ours, theirs, batch))

@@ -88,6 +88,9 @@ def spark_softmax(raw: np.ndarray) -> np.ndarray:
     The maximum ignores NaN. A row holding +inf is scaled by 0.0 (so every infinite or NaN value
     becomes NaN) and its first +inf set to 1.0.
     """
+    if np.isfinite(raw).all():  # the usual case: plain softmax, no NaN or inf to handle
+        e = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
     nan = np.isnan(raw)
     top = np.where(nan, -np.inf, raw).max(axis=1, keepdims=True) if nan.any() else raw.max(
         axis=1, keepdims=True)
