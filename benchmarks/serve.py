@@ -8,6 +8,7 @@
    keep-alive clients at 1, 8 and 32 connections: p50/p99 latency, requests/s, errors. The load
    generator is ``wrk`` when installed (C, leaves the CPU to the server), else a bounded asyncio
    client in this process. MLflow's side gets short runs: ~20 s to start, ~200 ms per request.
+   Also the startup of ``runner serve serving.model_uri=<dir>`` on the champion's downloaded files.
 3. ``runner predict`` (native transform, parquet in and out) on 1M seeded penguin-like rows vs
    ``mlflow.pyfunc.spark_udf`` on the same model over fewer rows (it is ~20x slower): rows/s.
 """
@@ -200,6 +201,22 @@ def bench_runner(root: Path, uri: str, seconds: float, workers: int
         stop(process)
 
 
+def dir_startup(root: Path, uri: str) -> float:
+    """``runner serve`` of the champion's files downloaded to a directory (as a container image
+    bakes them in): spawn -> first /ping 200, with no tracking store and no MLflow import."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    path = mlflow.artifacts.download_artifacts("models:/penguin-classifier@champion",
+                                               dst_path=str(root / "model-dir"))
+    port = free_port()
+    cmd = [str(BIN / "runner"), "serve", f"serving.model_uri={path}", f"serving.port={port}"]
+    process, startup = start(cmd, port, root, 60)
+    stop(process)
+    say(f"  startup from a model directory {startup:.2f} s")
+    return startup
+
+
 def mlflow_model_copy(root: Path, uri: str) -> Path:
     """The registered model's files, its python_function pointed at mlflow's own spark loader."""
     import mlflow
@@ -302,9 +319,11 @@ def spark_udf_seconds(session, udf_rows: int, root: Path) -> float:  # noqa: ANN
 # ---- report ----------------------------------------------------------------------------------
 
 def table(ours: tuple[float, list[Load]], theirs: tuple[float, list[Load]],
-          batch: tuple[float, float] | None) -> str:
+          batch: tuple[float, float] | None, from_dir: float | None) -> str:
     rows: list[tuple[str, float | None, float | None, bool]] = [
         ("startup s", ours[0], theirs[0], False)] if ours[1] else []
+    if from_dir is not None:
+        rows.append(("startup s, dir", from_dir, theirs[0] or None, False))
     by_conn = {ld.connections: ld for ld in theirs[1]}
     for ld in ours[1]:
         other = by_conn.get(ld.connections)
@@ -343,9 +362,11 @@ def main() -> None:
         uri = train(root)
         ours: tuple[float, list[Load]] = (0.0, [])
         theirs: tuple[float, list[Load]] = (0.0, [])
+        from_dir: float | None = None
         if not args.no_serve:
             say(f"runner serve (serving.workers={args.workers}) ...")
             ours = bench_runner(root, uri, seconds, args.workers)
+            from_dir = dir_startup(root, uri)
             say("mlflow models serve (spark flavor) ...")
             theirs = bench_mlflow(root, mlflow_model_copy(root, uri), min(seconds, 6.0))
         batch = None if args.no_batch else bench_batch(
@@ -356,7 +377,9 @@ def main() -> None:
             f"runner with serving.workers={args.workers}")
         if batch:
             say("batch: runner predict on the full rows, spark_udf on fewer (rows/s either way)")
-        say(table(ours, theirs, batch))
+        say("startup: spawn -> first /ping 200; 'dir' serves the champion's files from a directory "
+            "(serving.model_uri=<dir>: no tracking store, no MLflow import)")
+        say(table(ours, theirs, batch, from_dir))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -57,6 +57,7 @@ class CompiledScorer:
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
+        self.class_names: list[str] = list(pipeline.class_names or [])  # saved with the scorer
 
     @classmethod
     def load(cls, directory: str) -> CompiledScorer:
@@ -76,6 +77,7 @@ class SparkScorer:
     """The spark flavor on a local SparkSession: one small DataFrame per request."""
 
     kind = "spark"
+    class_names: list[str] = []  # the spark flavor does not carry them
 
     def __init__(self, model: Any, session: Any, inputs: list[tuple[str, str]]) -> None:
         self.model, self.session, self.inputs = model, session, inputs

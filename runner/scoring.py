@@ -53,6 +53,7 @@ class Scorer(Protocol):
     """
 
     kind: str  # "compiled" or "spark"
+    class_names: list[str]  # the name of each class index, when the model carries them
 
     def predict_columns(self, columns: dict[str, Any]) -> dict[str, np.ndarray]: ...
 

@@ -18,6 +18,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import version
 from importlib.resources import files
 from typing import Any
 
@@ -242,22 +243,26 @@ def main(cfg: Any) -> None:
 
 
 def load_app(cfg: Any) -> tuple[App, tracking.ResolvedModel]:
-    """Resolve the model in the store, choose its scorer, and build the App around it."""
-    import mlflow
+    """Resolve the model in the store, choose its scorer, and build the App around it.
 
-    tracking.use_store(cfg.tracking.uri)
+    A model directory on disk (``serving.model_uri=/models/penguins``, as a container image
+    bakes it in) is served without the tracking store, and without importing MLflow at all."""
+    from_store = tracking.local_model_dir(cfg.serving.model_uri) is None
+    if from_store:
+        tracking.use_store(cfg.tracking.uri)
     model = tracking.resolve_model(cfg.serving.model_uri, cfg.tracking.registered_model_name)
     inputs = tracking.model_inputs(model.local_path)
     if not inputs:
         raise RunnerError(f"model {model.uri} has no input signature with column names; log it "
                           "with a signature (runner does) so requests can be checked")
     choice = scorers.choose(model.local_path, inputs, cfg.spark)
+    names = choice.scorer.class_names or (
+        tracking.run_class_names(model.run_id) if from_store else [])
     info = ModelInfo(
-        uri=model.uri, inputs=tuple(inputs),
-        class_names=tuple(tracking.run_class_names(model.run_id)), name=model.name,
+        uri=model.uri, inputs=tuple(inputs), class_names=tuple(names), name=model.name,
         version=model.version, run_id=model.run_id, scorer=choice.scorer.kind,
         scorer_note=choice.note,
-        versions={"runner_version": __version__, "mlflow_version": mlflow.__version__},
+        versions={"runner_version": __version__, "mlflow_version": version("mlflow")},
     )
     return App(choice.scorer, info, page_html()), model
 

@@ -343,6 +343,9 @@ def resolve_model(model_uri: str | None, registered_name: str | None) -> Resolve
     Downloads the model's files (a no-op copy for local paths) and raises RunnerError naming what
     was looked for when nothing is found. Call ``use_store`` first.
     """
+    local_dir = local_model_dir(model_uri)
+    if local_dir is not None:  # a model directory on disk: no store to ask
+        return ResolvedModel(str(model_uri), local_dir, run_id=_mlmodel(local_dir).get("run_id"))
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per file
@@ -350,10 +353,19 @@ def resolve_model(model_uri: str | None, registered_name: str | None) -> Resolve
     uri = model_uri or f"models:/{name}/{version}"
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-        run_id = _mlmodel(local).run_id
+        run_id = _mlmodel(local).get("run_id")
     except Exception as exc:
         raise RunnerError(f"model {uri}: {first_line(exc)}") from exc
     return ResolvedModel(uri, local, name, version, run_id, alias)
+
+
+def local_model_dir(model_uri: str | None) -> str | None:
+    """The directory of a model URI that is a local path (or file://) holding an MLmodel."""
+    if not model_uri or (":" in model_uri.split("/", 1)[0] and
+                         not model_uri.startswith("file://")):
+        return None
+    path = model_uri[len("file://"):] if model_uri.startswith("file://") else model_uri
+    return os.path.abspath(path) if os.path.isfile(os.path.join(path, "MLmodel")) else None
 
 
 def _registry_version(
@@ -406,23 +418,36 @@ def mlflow_uri() -> str:
     return str(mlflow.get_tracking_uri())
 
 
-def _mlmodel(local_path: str) -> Any:
-    from mlflow.models import Model
+def _mlmodel(local_path: str) -> dict[str, Any]:
+    """A model directory's MLmodel file, read as the YAML it is: serving a model needs its
+    flavors, signature and run id, not MLflow (whose import alone takes over a second)."""
+    import yaml
 
-    return Model.load(os.path.join(local_path, "MLmodel"))
+    try:
+        with open(os.path.join(local_path, "MLmodel")) as f:
+            doc = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunnerError(f"model at {local_path}: cannot read its MLmodel: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RunnerError(f"model at {local_path}: its MLmodel is not a mapping")
+    return doc
 
 
 def model_inputs(local_path: str) -> list[tuple[str, str]]:
-    """The model signature's input columns as (name, MLflow type name); empty without one."""
-    schema = _mlmodel(local_path).get_input_schema()
-    if schema is None or not schema.has_input_names():
+    """The model signature's input columns as (name, MLflow type name); empty without one (or
+    with a tensor signature). MLflow stores the column specs as a JSON string."""
+    import json
+
+    text = (_mlmodel(local_path).get("signature") or {}).get("inputs")
+    specs = json.loads(text) if text else []
+    if not specs or any("name" not in spec or spec.get("type") == "tensor" for spec in specs):
         return []
-    return [(spec.name, str(spec.type.name)) for spec in schema.inputs]
+    return [(str(spec["name"]), str(spec["type"])) for spec in specs]
 
 
 def model_flavors(local_path: str) -> dict[str, dict[str, Any]]:
     """The MLmodel's flavors, by name, with their settings (loader_module, data, ...)."""
-    return dict(_mlmodel(local_path).flavors)
+    return dict(_mlmodel(local_path).get("flavors") or {})
 
 
 def run_class_names(run_id: str | None) -> list[str]:

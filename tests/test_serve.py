@@ -8,13 +8,21 @@ import http.client
 import json
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import LAB_REQUEST
-from tests.serving_support import MAX_BODY, Server, running_server, trained_store
+from tests.serving_support import (
+    MAX_BODY,
+    Server,
+    Store,
+    running_server,
+    start_server,
+    trained_store,
+)
 
 pytestmark = pytest.mark.slow
 LAB = LAB_REQUEST["dataframe_records"][0]
@@ -177,3 +185,33 @@ def test_mixed_load_ends_with_no_5xx_and_the_server_alive(server: Server) -> Non
     assert statuses.count(200) == 8
     assert request(server, "POST", "/invocations", LAB_REQUEST)[0] == 200
     assert server.process.poll() is None
+
+
+def test_a_model_directory_is_served_without_the_tracking_store(server: Server,
+                                                                 tmp_path: Path) -> None:
+    import mlflow
+    from mlflow.models import Model
+
+    from runner import tracking
+
+    store = trained_store(tmp_path)  # the session's store (trained once)
+    mlflow.set_tracking_uri(store.uri)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=store.model_uri,
+                                                dst_path=str(tmp_path / "model"))
+    ours = Model.load(local)  # runner reads the MLmodel as YAML: it must agree with MLflow
+    assert tracking.model_inputs(local) == [(s.name, s.type.name)
+                                            for s in ours.get_input_schema().inputs]
+    assert tracking.model_flavors(local) == ours.flavors
+    # an unreachable tracking store: serving a directory must not need one
+    nowhere = Store("http://127.0.0.1:9", tmp_path, store.run_id, local)
+    served = start_server(nowhere, ["serving.port=0", f"serving.model_uri={local}"])
+    try:
+        status, body, _ = request(served, "POST", "/invocations?labels=true", LAB_REQUEST)
+        assert status == 200
+        assert json.loads(body) == {"predictions": [{"prediction": 1.0, "label": "Gentoo"}]}
+        meta = json.loads(request(served, "GET", "/metadata")[1])
+        assert meta["run_id"] == store.run_id
+        assert meta["class_labels"] == ["Adelie", "Gentoo", "Chinstrap"]
+    finally:
+        served.process.terminate()
+        served.process.wait(timeout=20)
