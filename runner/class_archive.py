@@ -45,7 +45,15 @@ def archive_path(java_description: str, class_path: str) -> Path:
 
 def java_options(archive: Path) -> str:
     """The driver JVM's flags: map the archive when it is complete; else write it at exit when
-    no other JVM is writing it (then ``claim`` must be called with the JVM's pid); else none."""
+    no other JVM is writing it (then ``claim`` must be called with the JVM's pid); else none,
+    as when the cache directory cannot be written."""
+    try:
+        return _options(archive)
+    except OSError:
+        return ""
+
+
+def _options(archive: Path) -> str:
     lock = _lock(archive)
     if archive.exists() and not _writer_alive(lock):
         with contextlib.suppress(FileNotFoundError):
@@ -58,7 +66,8 @@ def java_options(archive: Path) -> str:
 
 def claim(archive: Path, jvm_pid: int) -> None:
     """Record which JVM writes the archive: until it exits, others neither map nor write it."""
-    _lock(archive).write_text(str(jvm_pid))
+    with contextlib.suppress(OSError):  # then this process's pid stays there: the same effect
+        _lock(archive).write_text(str(jvm_pid))
 
 
 def _lock(archive: Path) -> Path:

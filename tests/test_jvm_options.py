@@ -41,6 +41,12 @@ def test_a_writer_that_died_before_writing_is_taken_over(tmp_path: Path) -> None
     assert "ArchiveClassesAtExit" in class_archive.java_options(archive)
 
 
+def test_a_cache_that_cannot_be_written_means_no_archive_not_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    assert class_archive.java_options(blocker / "jvm" / "spark.jsa") == ""
+
+
 def test_the_archive_is_named_for_the_java_and_the_class_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path))
