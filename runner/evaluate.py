@@ -2,7 +2,8 @@
 
 Spark's MulticlassClassificationEvaluator runs one job per metric; collecting the (label,
 prediction) counts once and computing every metric in Python gives the same numbers for the cost
-of a single small job.
+of a single small job. Small splits are counted with no job at all: ``evaluate_columns`` scores
+them on the driver with the model's compiled scorer.
 """
 
 from __future__ import annotations
@@ -79,6 +80,27 @@ def evaluate_splits(
     results = {}
     for name in splits:
         counts = {(float(r[1]), float(r[2])): int(r[3]) for r in rows if r[0] == name}
+        values = metrics(counts)
+        results[name] = ({m: values[m] for m in names}, counts)
+    return results
+
+
+def evaluate_columns(
+    scorer: Any, splits: dict[str, dict[str, list[Any]]], label: str, names: list[str]
+) -> dict[str, tuple[dict[str, float], ConfusionCounts]]:
+    """``evaluate_splits`` on the driver: ``scorer`` (a compiled pipeline) on each split's
+    columns, collected by name; rows the model skips (handleInvalid=skip) are not counted, as
+    in Spark."""
+    import numpy as np
+
+    results = {}
+    for name, columns in splits.items():
+        out = scorer.predict_columns({c: v for c, v in columns.items() if c != label})
+        labels = np.asarray(columns[label], dtype=np.float64)[out["kept"]]
+        pairs, rows = np.unique(np.stack([labels, out["prediction"]], axis=1), axis=0,
+                                return_counts=True)
+        counts = {(float(lab), float(pred)): int(n)
+                  for (lab, pred), n in zip(pairs, rows, strict=True)}
         values = metrics(counts)
         results[name] = ({m: values[m] for m in names}, counts)
     return results

@@ -5,7 +5,8 @@ same training split again and again (a Spark job per indexer or scaler). The fit
 stages and the training split they produce are kept per process, keyed by the features and data
 config; each trial then fits only its classifier. The result is the same PipelineModel.
 ``featurized`` gives the other splits through the same fitted stages, cached too, so a trial
-scores them with its classifier alone.
+scores them with its classifier alone; ``collected`` gives small splits as columns on the driver,
+for the compiled scorer.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class _Featurized:
 
 
 _cache: dict[str, _Featurized] = {}
+_collected: dict[str, dict[str, dict[str, list[Any]]]] = {}  # data config -> split -> columns
 _lock = threading.Lock()
 
 
@@ -60,6 +62,20 @@ def featurized(splits: dict[str, DataFrame], cfg: DictConfig) -> dict[str, DataF
         return {name: cached.splits[name] for name in splits}
 
 
-def _key(cfg: DictConfig) -> str:
-    groups = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in ("features", "data")}
-    return OmegaConf.to_yaml(OmegaConf.create(groups))
+def collected(splits: dict[str, DataFrame], cfg: DictConfig) -> dict[str, dict[str, list[Any]]]:
+    """Each split's ``data.schema`` columns as lists, collected to the driver once per process
+    for this ``cfg.data``. For small splits only: the caller checks their size."""
+    key = _key(cfg, groups=("data",))
+    columns = list(cfg.data.schema)
+    with _lock:
+        cached = _collected.setdefault(key, {})
+        for name, frame in splits.items():
+            if name not in cached:
+                rows = frame.select(*[f"`{c}`" for c in columns]).collect()
+                cached[name] = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
+        return {name: cached[name] for name in splits}
+
+
+def _key(cfg: DictConfig, groups: tuple[str, ...] = ("features", "data")) -> str:
+    chosen = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups}
+    return OmegaConf.to_yaml(OmegaConf.create(chosen))

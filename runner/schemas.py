@@ -216,6 +216,10 @@ class EvaluationConfig:
     primary: Metric = Metric.accuracy
     train_metrics: bool = True
     confusion_matrix: bool = True
+    # splits of up to this many rows in all are scored on the driver by the model's compiled
+    # numpy scorer (the one served, tested identical to Spark's transform) instead of a Spark
+    # job; 0 always scores on Spark. Models it cannot compile are scored on Spark.
+    local_max_rows: int = 100_000
 
 
 @dataclass

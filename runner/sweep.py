@@ -79,10 +79,13 @@ class Sweep:
             return self.parent_run_id or self._open(resume_run_id)
 
     def _open(self, resume_run_id: str | None) -> str:
-        from runner import data as data_mod
+        # the JVM starts, and reads the data unless it is swept, while MLflow sets up its store
+        if any(key.lstrip("+~").split(".")[0] == "data" for key in self.swept):
+            from runner import data as data_mod
 
-        # the JVM starts while MLflow sets up its store
-        spark.start_async(self.config.spark, data_mod.resolve_path(self.config.data.path))
+            spark.start_async(self.config.spark, data_mod.resolve_path(self.config.data.path))
+        else:
+            train.prefetch(self.config)
         tracking.configure(self.config.tracking)
         self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
         if resume_run_id and tracking.reopen_parent(resume_run_id):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +15,10 @@ from runner.progress import Progress
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from pyspark.sql import SparkSession
 
-# data.load caches per process; trials of a sweep may run in threads (hydra.sweeper.n_jobs)
+# data.load caches per process; trials of a sweep may run in threads (hydra.sweeper.n_jobs),
+# and the first trial's data may be loading already (Sweep.open)
 _data_lock = threading.Lock()
 # Spark work of a run beside its MLflow calls; one thread per concurrent trial
 _spark_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spark-work")
@@ -79,14 +81,11 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     """
     check(cfg)
     progress = Progress(enabled=parent_run_id is None)  # a sweep prints a line per trial instead
-    # the JVM starts while MLflow sets up
-    session_future = spark.start_async(cfg.spark, data_mod.resolve_path(cfg.data.path))
+    loading = prefetch(cfg)  # the JVM starts and reads the data while MLflow sets up its store
     uri = tracking.configure(cfg.tracking)
-    session = session_future.result()
-    progress.step("Spark session and MLflow store ready")
-    with _data_lock:  # two sweep trials in threads would both prepare the data
-        dataset = data_mod.load(session, cfg.data)
-    progress.step(f"data ready: {dataset.train_rows} train, {dataset.test_rows} test rows")
+    session, dataset = loading.result()
+    progress.step(f"Spark session, MLflow store and data ready: {dataset.train_rows} train, "
+                  f"{dataset.test_rows} test rows")
     pipeline, params = build_pipeline(cfg, dataset)
     tags = {**tracking.standard_tags(spark.master_of(session)),
             **models.tags(cfg.model, models.class_count(dataset.classes)),
@@ -110,6 +109,30 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
                        train_metrics, fitted)
 
 
+def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
+    """Start the session and prepare the data in a Spark thread; ``.result()`` waits for both.
+
+    Callers set up MLflow meanwhile: importing it and creating a new store's tables take seconds,
+    as long as a cold JVM takes to read and split the data. A Spark Connect session is per
+    thread, so there the data is prepared in the caller's thread, before it returns.
+    """
+    session_future = spark.start_async(cfg.spark, data_mod.resolve_path(cfg.data.path))
+
+    def load() -> tuple[SparkSession, data_mod.Dataset]:
+        session = session_future.result()
+        with _data_lock:  # sweep trials in threads would all prepare the data
+            return session, data_mod.load(session, cfg.data)
+
+    if not cfg.spark.remote:
+        return _spark_pool.submit(load)
+    loaded: Future[tuple[SparkSession, data_mod.Dataset]] = Future()
+    try:
+        loaded.set_result(load())
+    except BaseException as exc:  # raised where the caller waits, as from the pool
+        loaded.set_exception(exc)
+    return loaded
+
+
 def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
                 dataset: data_mod.Dataset) -> None:
     tracking.log_config(OmegaConf.to_yaml(cfg, resolve=True), overrides)
@@ -125,15 +148,41 @@ def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
     names = [enum_value(m) for m in cfg.evaluation.metrics]
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
-    # the fitted feature stages' output is cached per split: only the classifier runs here
-    classifier = fitted.stages[-1]
-    results = evaluate.evaluate_splits(classifier, fitting.featurized(splits, cfg),
-                                       cfg.data.label, names)
+    results = _evaluate_on_driver(cfg, fitted, dataset, splits, names)
+    if results is None:
+        # the fitted feature stages' output is cached per split: only the classifier runs here
+        results = evaluate.evaluate_splits(fitted.stages[-1], fitting.featurized(splits, cfg),
+                                           cfg.data.label, names)
     fig = None
     if cfg.evaluation.confusion_matrix:
         fig = evaluate.confusion_figure(results["test"][1], list(cfg.data.class_names),
                                         "test split")
     return results, fig
+
+
+def _evaluate_on_driver(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset,
+                        splits: dict[str, Any], names: list[str]
+                        ) -> dict[str, tuple[dict[str, float], Any]] | None:
+    """Small splits scored by the model's compiled scorer on the driver: the same counts as
+    Spark's transform without its ~0.2 s job. None where that does not apply: more rows than
+    ``evaluation.local_max_rows``, a stage the compiler does not cover, or a row Spark would
+    reject (Spark then raises its own error)."""
+    from runner.compiled import ScoringError, UnsupportedStage, compile_pipeline
+
+    sizes = {"train": dataset.train_rows, "test": dataset.test_rows}
+    if sum(sizes[name] for name in splits) > cfg.evaluation.local_max_rows:
+        return None
+    try:
+        scorer = compile_pipeline(fitted, _inputs(cfg))
+        return evaluate.evaluate_columns(scorer, fitting.collected(splits, cfg), cfg.data.label,
+                                         names)
+    except (UnsupportedStage, ScoringError):
+        return None
+
+
+def _inputs(cfg: DictConfig) -> dict[str, str]:
+    """The model's raw input columns and their Spark SQL types: data.schema without the label."""
+    return {c: t for c, t in cfg.data.schema.items() if c != cfg.data.label}
 
 
 def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], Any]],
@@ -151,9 +200,8 @@ def log_fitted_model(cfg: DictConfig, fitted: Any) -> tracking.LoggedModel | Non
     if enum_value(cfg.tracking.log_models) == "none":
         return None
     signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
-    inputs = {c: t for c, t in cfg.data.schema.items() if c != cfg.data.label}
-    return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name, inputs,
-                              list(cfg.data.class_names or []))
+    return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
+                              _inputs(cfg), list(cfg.data.class_names or []))
 
 
 # Metrics where a smaller value is better; every other metric is maximized.

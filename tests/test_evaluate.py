@@ -38,3 +38,37 @@ def test_confusion_figure_labels_classes() -> None:
     )
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["Adelie", "Gentoo"]
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["model=random_forest", "features=onehot_standard"],
+    ["model=gbt", "features=quantile_onehot"],
+    ["model=naive_bayes", "data.missing=impute"],
+])
+def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) -> None:
+    """Small splits are scored by the compiled scorer on the driver: same counts as Spark."""
+    from runner import data, fitting, train
+    from runner.compiled import compile_pipeline
+
+    cfg = cfg_factory(overrides)
+    dataset = data.load(spark, cfg.data)
+    pipeline, _ = train.build_pipeline(cfg, dataset)
+    model = pipeline.fit(dataset.train)
+    splits = {"test": dataset.test, "train": dataset.train}
+    names = ["accuracy", "f1", "hammingLoss"]
+    on_spark = evaluate.evaluate_splits(model, splits, cfg.data.label, names)
+    scorer = compile_pipeline(model, train._inputs(cfg))
+    on_driver = evaluate.evaluate_columns(scorer, fitting.collected(splits, cfg), cfg.data.label,
+                                          names)
+    assert on_driver == on_spark
+
+
+def test_local_max_rows_zero_scores_on_spark_with_the_same_metrics(cfg_factory) -> None:
+    from runner import train
+
+    local = train.run(cfg_factory(["model.maxIter=7"]), [], log_model=False)
+    on_spark = train.run(cfg_factory(["model.maxIter=7", "evaluation.local_max_rows=0"]), [],
+                         log_model=False)
+    assert local.metrics == on_spark.metrics
+    assert local.train_metrics == on_spark.train_metrics
