@@ -8,7 +8,10 @@ missing numeric values itself, and StringIndexers keep nulls in their own bucket
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
+
+from omegaconf import OmegaConf
 
 from runner import stages
 from runner.data import feature_columns
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
 INPUT_KEYS = ("inputCol", "inputCols")
 OUTPUT_KEYS = ("outputCol", "outputCols")
 IMPUTER = "impute_missing"
+_built: dict[str, list[tuple[str, Any]]] = {}  # features and data config -> built stages
+_built_lock = threading.Lock()
 _NUMERIC = {"double", "float", "int", "integer", "bigint", "long", "smallint", "tinyint", "short"}
 
 
@@ -80,7 +85,20 @@ def _check_input(column: str, available: set[str], label: str, where: str) -> No
 
 
 def build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
-    """The stages as (config name, stage) pairs; an Imputer first if data.missing=impute."""
+    """The stages as (config name, stage) pairs; an Imputer first if data.missing=impute.
+
+    Built once per process for the same configs: the trials of a sweep share them (unfitted;
+    nothing changes a stage after it is built), which saves a JVM object per stage and param.
+    """
+    key = repr([OmegaConf.to_container(c, resolve=True) if OmegaConf.is_config(c) else c
+                for c in (cfg, data)])
+    with _built_lock:
+        if key not in _built:
+            _built[key] = _build(cfg, data)
+        return list(_built[key])
+
+
+def _build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
     named = []
     if imputes(data) and numeric_columns(data):
         named.append((IMPUTER, _imputer(data)))

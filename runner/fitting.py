@@ -33,17 +33,22 @@ _collected: dict[str, dict[str, dict[str, list[Any]]]] = {}  # data config -> sp
 _lock = threading.Lock()
 
 
-def fit(pipeline: Pipeline, train: DataFrame, cfg: DictConfig) -> PipelineModel:
+def fit(pipeline: Pipeline, train: DataFrame, cfg: DictConfig, train_rows: int
+        ) -> PipelineModel:
     """``pipeline.fit(train)``, with the feature stages (all but the last) fitted once per
-    process for this ``cfg.features`` and ``cfg.data``."""
+    process for this ``cfg.features`` and ``cfg.data``; their output is kept for the classifier
+    (``spark.keep``: a local checkpoint for small data on a local master)."""
     from pyspark.ml import Pipeline, PipelineModel
+
+    from runner import spark
 
     *feature_stages, classifier = pipeline.getStages()
     key = _key(cfg)
     with _lock:  # trials running in threads fit the shared feature stages once
         if key not in _cache:
             fitted = Pipeline(stages=feature_stages).fit(train)
-            _cache[key] = _Featurized(fitted.stages, {"train": fitted.transform(train).cache()})
+            kept = spark.keep(fitted.transform(train), cfg.spark, train_rows)
+            _cache[key] = _Featurized(fitted.stages, {"train": kept})
         featurized = _cache[key]
     estimator = cast("Estimator", classifier)  # a Pipeline's last stage here is the classifier
     return PipelineModel(stages=[*featurized.stages, estimator.fit(featurized.splits["train"])])

@@ -251,6 +251,11 @@ class SparkConfig:
     # local masters: inputs (local files) below this size run with the C1-only JIT, which starts
     # faster and runs big data slower (spark.py, _quick_jit); 0 turns it off
     quick_jit_below_mb: int = 1
+    # local masters: a training split of at most this many rows is kept for fitting as a local
+    # checkpoint instead of a cache. Each job of an iterative fit (an L-BFGS iteration of
+    # LogisticRegression) then ships a short lineage, not the feature stages' plans: ~25% faster
+    # fits on penguins. A cache holds big data in less memory; 0 always caches.
+    checkpoint_below_rows: int = 100_000
 
 
 @dataclass

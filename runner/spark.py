@@ -27,7 +27,7 @@ from runner.errors import RunnerError, first_line
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 _JAVA_HINT = (
     "pyspark needs Java 17 or 21: install it (Debian/Ubuntu: apt-get install -y "
@@ -234,6 +234,15 @@ def read_model(local_dir: str) -> Any:
     from pyspark.ml import PipelineModel
 
     return PipelineModel.load("file://" + os.path.abspath(local_dir))
+
+
+def keep(frame: DataFrame, cfg: Any, rows: int) -> DataFrame:
+    """``frame`` computed once and kept for the jobs to come: a local checkpoint (the lineage
+    cut, so every task ships a short plan) for a local master and at most
+    ``spark.checkpoint_below_rows`` rows, else cached."""
+    if _is_local(cfg) and rows <= int(cfg.checkpoint_below_rows or 0):
+        return frame.localCheckpoint(eager=True)
+    return frame.cache()
 
 
 def master_of(session: SparkSession) -> str:

@@ -94,7 +94,7 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
         # Spark works in a thread while this one talks to MLflow: fitting (feature stages reused
         # in sweeps) beside logging the inputs, then scoring the splits beside saving the model
         fitting_ = _spark_pool.submit(spark.in_thread(session, fitting.fit), pipeline,
-                                      dataset.train, cfg)
+                                      dataset.train, cfg, dataset.train_rows)
         _log_inputs(cfg, overrides, params, dataset)
         fitted = fitting_.result()
         progress.step("pipeline fitted")

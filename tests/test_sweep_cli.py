@@ -168,8 +168,9 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
     session = spark_mod.get_session(cfg.spark)
     dataset = data_mod.load(session, cfg.data)
     pipeline, _ = train.build_pipeline(cfg, dataset)
-    fitting.fit(pipeline, dataset.train, cfg_factory())  # fills the cache with other params
-    cached = fitting.fit(pipeline, dataset.train, cfg)
+    rows = dataset.train_rows
+    fitting.fit(pipeline, dataset.train, cfg_factory(), rows)  # fills the cache: other params
+    cached = fitting.fit(pipeline, dataset.train, cfg, rows)
     direct = pipeline.fit(dataset.train)
     assert cached.stages[-1].coefficientMatrix == direct.stages[-1].coefficientMatrix
     names = ["accuracy", "f1"]
