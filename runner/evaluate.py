@@ -115,7 +115,7 @@ def confusion_figure(counts: ConfusionCounts, class_names: list[str], title: str
     grid = [[counts.get((t, p), 0) for p in classes] for t in classes]
     fig = Figure(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
     ax = fig.add_subplot()
-    ax.imshow(grid, cmap="Blues")
+    ax.imshow(grid, cmap="Blues", interpolation="nearest")  # crisp cells, cheaper to draw
     ax.set(
         xticks=range(len(classes)),
         yticks=range(len(classes)),
