@@ -246,18 +246,20 @@ def load_app(cfg: Any) -> tuple[App, tracking.ResolvedModel]:
     """Resolve the model in the store, choose its scorer, and build the App around it.
 
     A model directory on disk (``serving.model_uri=/models/penguins``, as a container image
-    bakes it in) is served without the tracking store, and without importing MLflow at all."""
+    bakes it in) is served without the tracking store, and a model in a local sqlite store
+    found without MLflow's: neither imports MLflow (``tracking.find_model``)."""
     from_store = tracking.local_model_dir(cfg.serving.model_uri) is None
-    if from_store:
-        tracking.use_store(cfg.tracking.uri)
-    model = tracking.resolve_model(cfg.serving.model_uri, cfg.tracking.registered_model_name)
+    model = tracking.find_model(cfg.serving.model_uri, cfg.tracking.registered_model_name,
+                                cfg.tracking.uri)
     inputs = tracking.model_inputs(model.local_path)
     if not inputs:
         raise RunnerError(f"model {model.uri} has no input signature with column names; log it "
                           "with a signature (runner does) so requests can be checked")
     choice = scorers.choose(model.local_path, inputs, cfg.spark)
-    names = choice.scorer.class_names or (
-        tracking.run_class_names(model.run_id) if from_store else [])
+    names = choice.scorer.class_names
+    if not names and from_store:  # the Spark fallback: labels from the run's logged config
+        tracking.use_store(cfg.tracking.uri)
+        names = tracking.run_class_names(model.run_id)
     info = ModelInfo(
         uri=model.uri, inputs=tuple(inputs), class_names=tuple(names), name=model.name,
         version=model.version, run_id=model.run_id, scorer=choice.scorer.kind,
