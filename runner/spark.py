@@ -209,18 +209,31 @@ def is_connect() -> bool:
     return bool(is_remote())
 
 
-def write_model(model: Any, local_dir: str) -> None:
-    """Save a fitted model (a PipelineModel) into ``local_dir`` through a Spark Connect server.
+def saves_in_place() -> bool:
+    """Spark can write a model straight into a directory of this machine: the executors are
+    this process's own JVM (a local master), or a Spark Connect server that shares the disk
+    (``write_model`` checks). A cluster's executors write to their own disks."""
+    if is_connect():
+        return True
+    from pyspark import SparkContext
 
-    The server writes the files, so the directory must be one it shares with this client: the
-    same machine or a shared mount. Elsewhere the check below says so instead of logging a model
-    with no files.
+    context = SparkContext._active_spark_context
+    return context is not None and str(context.master).startswith("local")
+
+
+def write_model(model: Any, local_dir: str) -> None:
+    """Save a fitted model (a PipelineModel) into ``local_dir``, where ``saves_in_place``.
+
+    Through Spark Connect the server writes the files, so the directory must be one it shares
+    with this client: the same machine or a shared mount. Elsewhere the check below says so
+    instead of logging a model with no files.
     """
     uri = "file://" + os.path.abspath(local_dir)
     try:
         model.write().overwrite().save(uri)
     except Exception as exc:
-        raise RunnerError(f"the Spark Connect server could not save the model to {uri}: "
+        where = "the Spark Connect server" if is_connect() else "Spark"
+        raise RunnerError(f"{where} could not save the model to {uri}: "
                           f"{first_line(exc)}") from exc
     if not os.path.isdir(local_dir):
         raise RunnerError(f"the Spark Connect server saved the model to {uri} on its own "
