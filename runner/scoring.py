@@ -94,6 +94,15 @@ def error(message: str, status: int = 400, error_code: str = "BAD_REQUEST") -> R
     return Response(status, body.encode())
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request ready for the model: its columns (checked against the schema) and params."""
+
+    columns: dict[str, Any]
+    params: dict[str, bool]
+    rows: int
+
+
 def invocations(body: bytes, content_type: str | None, query: str, scorer: Scorer,
                 info: ModelInfo) -> Response:
     """Answer one POST /invocations; never raises for anything the client sent.
@@ -105,15 +114,86 @@ def invocations(body: bytes, content_type: str | None, query: str, scorer: Score
         scorer: the model.
         info: the model's input schema and class labels.
     """
+    prepared = prepare(body, content_type, query, info)
+    return prepared if isinstance(prepared, Response) else score(prepared, scorer, info)
+
+
+def prepare(body: bytes, content_type: str | None, query: str,
+            info: ModelInfo) -> Prepared | Response:
+    """Parse a request and type its columns; a client mistake comes back as its 4xx Response."""
     try:
-        records_or_columns, params = parse(body, content_type, query)
-        columns = to_columns(records_or_columns, info.inputs)
-        try:
-            outputs = scorer.predict_columns(columns)
-        except Exception as exc:
-            if not _is_scoring_error(exc):
-                raise
-            raise RequestError(f"the model rejected the input: {exc}") from exc
+        data, params = parse(body, content_type, query)
+        columns = to_columns(data, info.inputs)
+    except RequestError as exc:
+        return error(str(exc), exc.status, exc.error_code)
+    return Prepared(columns, params, len(next(iter(columns.values()))))
+
+
+def score(request: Prepared, scorer: Scorer, info: ModelInfo) -> Response:
+    """The predictions, or a 400 naming the row the model rejects."""
+    try:
+        outputs = scorer.predict_columns(request.columns)
+    except Exception as exc:
+        if not _is_scoring_error(exc):
+            raise
+        return error(f"the model rejected the input: {exc}")
+    return _formatted(outputs, request.params, info)
+
+
+def score_together(requests: Sequence[Prepared], scorer: Scorer,
+                   info: ModelInfo) -> list[Response]:
+    """``score`` for each request, with one ``predict_columns`` call for all of them.
+
+    A call costs about as much for 32 rows as for one, so a busy server scores the requests that
+    arrive together at once: their columns laid end to end, the outputs split back by each
+    request's rows (``kept``, the input rows scored, places the rows a handleInvalid=skip stage
+    drops). Compiled stages compute each row alike whatever rows share the call, so the answers
+    are the same bits as alone. When the call raises (one request holds a row the model rejects),
+    every request is scored alone: each gets exactly the answer, or the 400, it would get alone.
+    """
+    if len(requests) == 1:
+        return [score(requests[0], scorer, info)]
+    try:
+        outputs = scorer.predict_columns(_end_to_end([r.columns for r in requests]))
+        shares = _split(outputs, [r.rows for r in requests])
+    except Exception:  # alone, each request gets its own 400 (or raises its own bug)
+        shares = None
+    if shares is None:
+        return [score(r, scorer, info) for r in requests]
+    return [_formatted(share, r.params, info) for share, r in zip(shares, requests, strict=True)]
+
+
+def _end_to_end(requests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each input column of several requests in one. ``to_columns`` types a column alike in
+    every request, except that a numeric column holding nulls is a list: then all become one."""
+    columns: dict[str, Any] = {}
+    for name in requests[0]:
+        parts = [r[name] for r in requests]
+        if all(isinstance(p, np.ndarray) for p in parts):
+            columns[name] = np.concatenate(parts)
+        else:
+            columns[name] = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray)
+                                                          else p)]
+    return columns
+
+
+def _split(outputs: Mapping[str, np.ndarray], rows: Sequence[int]
+           ) -> list[dict[str, np.ndarray]] | None:
+    """Each request's rows of the outputs; None when a scorer dropped rows without saying which."""
+    starts = np.cumsum([0, *rows])
+    if "kept" in outputs:
+        bounds = np.searchsorted(outputs["kept"], starts)
+    elif len(outputs["prediction"]) == starts[-1]:
+        bounds = starts
+    else:
+        return None
+    return [{name: values[a:b] for name, values in outputs.items() if name != "kept"}
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _formatted(outputs: Mapping[str, np.ndarray], params: Mapping[str, bool],
+               info: ModelInfo) -> Response:
+    try:
         return Response(200, format_predictions(outputs, params, info.class_names))
     except RequestError as exc:
         return error(str(exc), exc.status, exc.error_code)

@@ -15,6 +15,7 @@ from runner.compiled.frame import (
     ScoringError,
     Stage,
     register,
+    rowwise_product,
     spark_argmax,
     stage_from_dict,
 )
@@ -117,8 +118,8 @@ class LogisticRegression(ProbabilisticClassifier):
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         if self.multinomial:
-            return x @ self.coefficients.T + self.intercepts
-        return margins_to_raw(x @ self.coefficients[0] + self.intercepts[0])
+            return rowwise_product(x, self.coefficients) + self.intercepts
+        return margins_to_raw(rowwise_product(x, self.coefficients[0]) + self.intercepts[0])
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         if not self.multinomial:
@@ -145,7 +146,7 @@ class LinearSVC(Classifier):
     kind = "LinearSVC"
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        return margins_to_raw(x @ self.coefficients + self.intercept)
+        return margins_to_raw(rowwise_product(x, self.coefficients) + self.intercept)
 
     def predict(self, raw: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
         return (raw[:, 1] > self.threshold).astype(np.float64)
@@ -177,12 +178,12 @@ class NaiveBayes(ProbabilisticClassifier):
             return self.pi - (s + self._log_var_sum) / 2
         if self.model_type == "bernoulli":
             self._require(x, (x == 0) | (x == 1), "Bernoulli NaiveBayes needs 0 or 1 values")
-            return x @ self._theta_minus_neg.T + self._pi_minus_theta_sum
+            return rowwise_product(x, self._theta_minus_neg) + self._pi_minus_theta_sum
         self._require(x, x >= 0, "NaiveBayes needs nonnegative values")
         if self.model_type == "multinomial":
-            return x @ self.theta.T + self.pi
+            return rowwise_product(x, self.theta) + self.pi
         # complementCalculation: theta . x minus its log-sum-exp
-        prob = x @ self.theta.T
+        prob = rowwise_product(x, self.theta)
         top = prob.max(axis=1, keepdims=True)
         return prob - (np.log(np.exp(prob - top).sum(axis=1, keepdims=True)) + top)
 
@@ -212,7 +213,7 @@ class MultilayerPerceptron(ProbabilisticClassifier):
         self._affine = []
         offset = 0
         for n_in, n_out in zip(self.layers[:-1], self.layers[1:], strict=True):
-            w = self.weights[offset: offset + n_in * n_out].reshape(n_in, n_out)  # = W.T
+            w = self.weights[offset: offset + n_in * n_out].reshape(n_in, n_out).T  # W (out x in)
             offset += n_in * n_out
             self._affine.append((w, self.weights[offset: offset + n_out]))
             offset += n_out
@@ -220,7 +221,7 @@ class MultilayerPerceptron(ProbabilisticClassifier):
     def raw(self, x: np.ndarray) -> np.ndarray:
         out = x
         for i, (w, b) in enumerate(self._affine):
-            out = out @ w + b
+            out = rowwise_product(out, w) + b
             if i < len(self._affine) - 1:
                 out = sigmoid(out)
         return out
@@ -242,7 +243,7 @@ class FactorizationMachine(ProbabilisticClassifier):
     def raw(self, x: np.ndarray) -> np.ndarray:
         vx = x[:, :, None] * self.factors[None]
         pairwise = 0.5 * (vx.sum(axis=1) ** 2 - (vx * vx).sum(axis=1)).sum(axis=1)
-        return margins_to_raw(self.intercept + x @ self.linear + pairwise)
+        return margins_to_raw(self.intercept + rowwise_product(x, self.linear) + pairwise)
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         p1 = sigmoid(raw[:, 1])

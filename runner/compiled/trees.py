@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runner.compiled.classifiers import ProbabilisticClassifier, margins_to_raw, sigmoid
-from runner.compiled.frame import register
+from runner.compiled.frame import register, rowwise_product
 
 
 @dataclass
@@ -125,7 +125,7 @@ class GradientBoostedTrees(TreeClassifier):
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         predictions = self.forest.leaf_values[self.forest.leaves(x), 0]
-        return margins_to_raw(predictions @ self.tree_weights)
+        return margins_to_raw(rowwise_product(predictions, self.tree_weights))
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         p0 = sigmoid(2.0 * raw[:, 0])
