@@ -12,9 +12,8 @@ import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -28,6 +27,9 @@ from runner.sweep_report import say
 from . import parallel
 from . import space as space_mod
 from . import study as study_mod
+
+if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
+    import optuna
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class OptunaSweeper(Sweeper):
             sys.exit(f"runner: error: {exc}")
 
     def _sweep(self, arguments: list[str]) -> Any:
+        import optuna
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
         if not space.distributions:
@@ -172,7 +176,9 @@ class OptunaSweeper(Sweeper):
             error = ret._return_value if ret.status != JobStatus.COMPLETED else "value is NaN"
             trial.set_user_attr("error", first_line(error) if isinstance(error, BaseException)
                                 else str(error))
-            _tell(study, trial, state=optuna.trial.TrialState.FAIL)
+            from optuna.trial import TrialState
+
+            _tell(study, trial, state=TrialState.FAIL)
         else:
             _tell(study, trial, value)
 
@@ -186,7 +192,9 @@ class OptunaSweeper(Sweeper):
 
     def _save_results(self, study: optuna.Study) -> dict[str, Any] | None:
         """optimization_results.yaml in the sweep dir, as the official plugin writes it."""
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        from optuna.trial import TrialState
+
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             return None
         results = {"name": "optuna", "study_name": study.study_name,

@@ -7,19 +7,18 @@ step), ``b`` included as in hydra-optuna-sweeper; ``range(...)`` tagged ``shuffl
 every trial.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, Transformer
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 
 from runner.errors import RunnerError
+
+if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
+    from optuna.distributions import BaseDistribution
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ def parse(arguments: list[str]) -> SearchSpace:
 
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     key = override.get_key_element()
     value = override.value()
     if override.is_choice_sweep() or (override.is_range_sweep() and value.shuffle):
@@ -67,6 +68,8 @@ def distribution(override: Override) -> BaseDistribution:
 
 def grid(distributions: dict[str, BaseDistribution]) -> dict[str, list[Any]]:
     """Every value of each (discrete) distribution, for Optuna's GridSampler."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     choices: dict[str, list[Any]] = {}
     for key, dist in distributions.items():
         if isinstance(dist, CategoricalDistribution):

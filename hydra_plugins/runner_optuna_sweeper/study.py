@@ -1,19 +1,21 @@
 """Open, check and resume the study: its search space and base config are stored with it, and a
 run of the same command re-attaches to it, while a changed one is refused with what differs."""
 
+from __future__ import annotations
+
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import distribution_to_json
-from optuna.trial import TrialState
 
 from runner.errors import RunnerError
 
 from .space import SearchSpace
+
+if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
+    import optuna
 
 ATTR = "runner."  # prefix of the study's user attributes that runner owns
 PARENT_ATTR = ATTR + "mlflow_parent_run_id"
@@ -37,6 +39,8 @@ class Fingerprint:
 
 
 def fingerprint(space: SearchSpace, config: DictConfig, direction: str) -> Fingerprint:
+    from optuna.distributions import distribution_to_json
+
     dists = {k: distribution_to_json(d) for k, d in space.distributions.items()}
     text = {k: space.text[k] for k in space.distributions}
     return Fingerprint(direction, dists, text, base_config(config, list(space.distributions)))
@@ -95,6 +99,8 @@ def storage_url(storage: str | None) -> str:
 def open_study(storage: str, name: str, new_study: bool, wanted: Fingerprint) -> optuna.Study:
     """Resume the study of this name when it matches, else refuse; with ``new_study`` resume the
     first of ``name``, ``name-2``, ... that matches, or create the next free name."""
+    import optuna
+
     existing = set(optuna.get_all_study_names(storage))
     candidates = [name] + [f"{name}-{i}" for i in range(2, len(existing) + 3)]
     for candidate in candidates:
@@ -114,6 +120,8 @@ def open_study(storage: str, name: str, new_study: bool, wanted: Fingerprint) ->
 
 
 def _create(storage: str, name: str, wanted: Fingerprint) -> optuna.Study:
+    import optuna
+
     study = optuna.create_study(study_name=name, storage=storage, direction=wanted.direction)
     for key, value in wanted.attrs().items():
         study.set_user_attr(key, value)
@@ -122,12 +130,16 @@ def _create(storage: str, name: str, wanted: Fingerprint) -> optuna.Study:
 
 def fail_interrupted(study: optuna.Study) -> int:
     """Trials an interruption left RUNNING become FAIL, listed so they do not count."""
+    from optuna.trial import TrialState
+
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     mark_interrupted(study, [t.number for t in running])
     return len(running)
 
 
 def mark_interrupted(study: optuna.Study, numbers: list[int]) -> None:
+    from optuna.trial import TrialState
+
     if not numbers:
         return
     study.set_user_attr(INTERRUPTED_ATTR, sorted({*interrupted(study), *numbers}))
@@ -141,6 +153,8 @@ def interrupted(study: optuna.Study) -> set[int]:
 
 def counted(study: optuna.Study) -> int:
     """Trials that count towards n_trials: finished ones, failures included, not interruptions."""
+    from optuna.trial import TrialState
+
     skip = interrupted(study)
     return sum(1 for t in study.get_trials(deepcopy=False)
                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
@@ -148,6 +162,8 @@ def counted(study: optuna.Study) -> int:
 
 
 def failed(study: optuna.Study) -> int:
+    from optuna.trial import TrialState
+
     skip = interrupted(study)
     return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
                if t.number not in skip)
