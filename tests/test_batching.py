@@ -28,7 +28,6 @@ import numpy as np
 import pytest
 
 from runner import scoring, serve
-from runner.compiled import CompiledPipeline
 from runner.compiled.classifiers import (
     Classifier,
     FactorizationMachine,
@@ -38,16 +37,15 @@ from runner.compiled.classifiers import (
     NaiveBayes,
     OneVsRest,
 )
-from runner.compiled.features import MinMaxScaler, StringIndexer, VectorAssembler
 from runner.compiled.frame import Column, Frame
 from runner.compiled.trees import GradientBoostedTrees
 from runner.scorers import CompiledScorer
 from runner.scoring import ModelInfo, Prepared
+from tests.compiled_support import ISLANDS, LAB_INPUTS, lab_shaped_pipeline
 from tests.conftest import LAB_REQUEST
 from tests.serving_support import Server, Store, running_server, start_server, trained_store
 
 LAB = LAB_REQUEST["dataframe_records"][0]
-ISLANDS = ["Biscoe", "Dream", "Torgersen"]
 
 
 # ---- the compiled classifiers: a row's bits do not depend on the rows beside it -------------
@@ -133,22 +131,11 @@ def test_a_row_gets_the_same_bits_whatever_rows_share_the_call(name: str) -> Non
 
 # ---- score_together: each request's answer as alone -----------------------------------------
 
-INPUTS = (("Island", "string"), ("CulmenLength", "double"), ("FlipperLength", "double"))
+INPUTS = tuple(LAB_INPUTS.items())
 
 
 def _scorer(handle_invalid: str) -> CompiledScorer:
-    """A lab-shaped pipeline with made-up fitted values (as in test_compiled_scoring)."""
-    stages = [
-        StringIndexer(["Island"], ["IslandIdx"], [ISLANDS], handle_invalid, [False]),
-        VectorAssembler(["CulmenLength", "FlipperLength"], "numeric", handle_invalid),
-        MinMaxScaler("numeric", "scaled", [32.0, 172.0], [60.0, 231.0], 0.0, 1.0),
-        VectorAssembler(["IslandIdx", "scaled"], "features", "error"),
-        LogisticRegression("features", "prediction", "rawPrediction", "probability", None,
-                           [[1.0, -2.0, -1.0], [-1.0, 1.0, 3.0], [0.5, 2.0, -1.0]],
-                           [0.1, -0.2, 0.0], True, 0.5),
-    ]
-    return CompiledScorer(CompiledPipeline(dict(INPUTS), stages, "prediction", "rawPrediction",
-                                           "probability", ISLANDS))
+    return CompiledScorer(lab_shaped_pipeline(handle_invalid))
 
 
 def _info(scorer: CompiledScorer) -> ModelInfo:

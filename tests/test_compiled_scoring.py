@@ -12,28 +12,10 @@ import pandas as pd
 import pytest
 
 from runner.compiled import CompiledPipeline, ScoringError
-from runner.compiled.classifiers import LogisticRegression
-from runner.compiled.features import MinMaxScaler, StringIndexer, VectorAssembler
 from runner.compiled.pyfunc import CompiledPyfuncModel
+from tests.compiled_support import lab_shaped_pipeline as _pipeline
 
-INPUTS = {"Island": "string", "CulmenLength": "double", "FlipperLength": "double"}
 REQUEST = {"Island": ["Biscoe"], "CulmenLength": [48.7], "FlipperLength": [210]}
-
-
-def _pipeline(handle_invalid: str = "error") -> CompiledPipeline:
-    """A lab-shaped pipeline with made-up fitted values."""
-    stages = [
-        StringIndexer(["Island"], ["IslandIdx"], [["Biscoe", "Dream", "Torgersen"]],
-                      handle_invalid, [False]),
-        VectorAssembler(["CulmenLength", "FlipperLength"], "numeric", handle_invalid),
-        MinMaxScaler("numeric", "scaled", [32.0, 172.0], [60.0, 231.0], 0.0, 1.0),
-        VectorAssembler(["IslandIdx", "scaled"], "features", "error"),
-        LogisticRegression("features", "prediction", "rawPrediction", "probability", None,
-                           [[1.0, -2.0, -1.0], [-1.0, 1.0, 3.0], [0.5, 2.0, -1.0]],
-                           [0.1, -0.2, 0.0], True, 0.5),
-    ]
-    return CompiledPipeline(INPUTS, stages, "prediction", "rawPrediction", "probability",
-                            ["Adelie", "Gentoo", "Chinstrap"])
 
 
 def test_single_row_with_integers_for_doubles():
@@ -101,8 +83,9 @@ def test_pyfunc_predictions_and_probabilities():
 
 
 def test_importing_and_scoring_needs_no_pyspark():
-    script = ("import sys; from tests.test_compiled_scoring import _pipeline, REQUEST; "
-              "_pipeline().predict_columns(REQUEST); import runner.compiled.pyfunc; "
+    script = ("import sys; from tests.compiled_support import lab_shaped_pipeline; "
+              "from tests.test_compiled_scoring import REQUEST; "
+              "lab_shaped_pipeline().predict_columns(REQUEST); import runner.compiled.pyfunc; "
               "print('pyspark' in sys.modules, 'py4j' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=False, timeout=60)
