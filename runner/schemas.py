@@ -248,9 +248,8 @@ class SparkConfig:
     # local masters: map Spark's classes from a JVM class-data archive kept under
     # $RUNNER_CACHE_DIR (default ~/.cache/runner), written by the first run (class_archive.py)
     class_archive: bool = True
-    # local masters, single runs: inputs (local files) below this size run with the C1-only JIT,
-    # which starts faster and runs big data slower (spark.py, _quick_jit); sweeps keep Spark's
-    # JIT, faster from about the fifth trial; 0 turns it off
+    # local masters: inputs (local files) below this size run with the C1-only JIT, which starts
+    # faster and runs big data slower (spark.py, _quick_jit); 0 turns it off
     quick_jit_below_mb: int = 1
     # local masters: a training split of at most this many rows is kept for fitting as a local
     # checkpoint instead of a cache. Each job of an iterative fit (an L-BFGS iteration of

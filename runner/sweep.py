@@ -79,12 +79,11 @@ class Sweep:
             return self.parent_run_id or self._open(resume_run_id)
 
     def _open(self, resume_run_id: str | None) -> str:
-        # the JVM starts, and reads the data unless it is swept, while MLflow sets up its store;
-        # with Spark's own JIT, not the quick one of a single small run (train.prefetch)
+        # the JVM starts, and reads the data unless it is swept, while MLflow sets up its store
         if any(key.lstrip("+~").split(".")[0] == "data" for key in self.swept):
             spark.start_async(self.config.spark)
         else:
-            train.prefetch(self.config, one_run=False)
+            train.prefetch(self.config)
         tracking.configure(self.config.tracking)
         self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
         if resume_run_id and tracking.reopen_parent(resume_run_id):

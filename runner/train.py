@@ -109,18 +109,15 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
                        train_metrics, fitted)
 
 
-def prefetch(cfg: DictConfig, one_run: bool = True
-             ) -> Future[tuple[SparkSession, data_mod.Dataset]]:
+def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
     """Start the session and prepare the data in a Spark thread; ``.result()`` waits for both.
 
     Callers set up MLflow meanwhile: importing it and creating a new store's tables take seconds,
     as long as a cold JVM takes to read and split the data. A Spark Connect session is per
-    thread, so there the data is prepared in the caller's thread, before it returns. A JVM
-    started for ``one_run`` may get the quick JIT for a small input (``spark.quick_jit_below_mb``);
-    one started for a sweep keeps Spark's, which is faster from the fifth trial or so.
+    thread, so there the data is prepared in the caller's thread, before it returns. A small
+    input gets the quick JIT (``spark.quick_jit_below_mb``).
     """
-    path = data_mod.resolve_path(cfg.data.path)
-    session_future = spark.start_async(cfg.spark, path if one_run else None)
+    session_future = spark.start_async(cfg.spark, data_mod.resolve_path(cfg.data.path))
 
     def load() -> tuple[SparkSession, data_mod.Dataset]:
         session = session_future.result()
