@@ -65,6 +65,7 @@ class Sweep:
         self.study: Any = None  # an optuna Study, set by the Optuna sweeper for the plots
         self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
         self.finished = False
+        self._preloading = False  # the end's plotting modules are being imported
         self._last_end = time.perf_counter()  # a trial's time includes Hydra's and Optuna's share
         self._started: dict[int, float] = {}  # trial number -> when the sweeper asked for it
         # Trials may run in threads (hydra.sweeper.n_jobs): progress, best trial and the parent
@@ -193,6 +194,9 @@ class Sweep:
 
     def _job_ended(self, job_return: JobReturn) -> None:
         self.done += 1
+        if not self._preloading:  # after the cold first trial, while the JVM uses one core
+            self._preloading = True
+            sweep_report.preload_plotting()
         now = time.perf_counter()
         number = int(job_return.hydra_cfg.hydra.job.num) if job_return.hydra_cfg else -1
         seconds, self._last_end = now - self._started.pop(number, self._last_end), now
