@@ -13,6 +13,7 @@ total is extrapolated: start-up + first trial + 19 x the median of the later tri
 Parallel trials (--jobs N): the same sweep of --jobs-trials trials with hydra.sweeper.n_jobs=1
 and =N, one after the other; beside the total, the warm rate is timed from the stdout lines'
 arrival (second progress line to last), so the JVM start and the first trials' warm-up are out.
+With --jobs-trials equal to --trials, the parallel total is also set beside the lab loop's.
 
     python benchmarks/sweep.py [--trials 20] [--lab-trials 3] [--master 'local[2]']
                                [--jobs 2 [--jobs-trials 8] [--jobs-only]]
@@ -193,7 +194,8 @@ def parallel_sweep(trials: int, master: str, jobs: int) -> dict[str, float]:
     return {"total": total, "per_trial": (arrivals[-1] - arrivals[1]) / (trials - 2)}
 
 
-def jobs_report(trials: int, master: str, jobs: int) -> str:
+def jobs_report(trials: int, master: str, jobs: int) -> tuple[str, float]:
+    """The n_jobs=1 vs n_jobs=``jobs`` table, and the parallel sweep's total."""
     one = parallel_sweep(trials, master, 1)
     many = parallel_sweep(trials, master, jobs)
     lines = [f"{trials}-trial Optuna sweep{'':<10}{'n_jobs=1':>10}{f'n_jobs={jobs}':>10}"
@@ -202,7 +204,7 @@ def jobs_report(trials: int, master: str, jobs: int) -> str:
                        ("warm, seconds per trial", "per_trial")):
         lines.append(f"{label:<34}{one[key]:>10.2f}{many[key]:>10.2f}"
                      f"{one[key] / many[key]:>9.2f}x")
-    return "\n".join(lines)
+    return "\n".join(lines), many["total"]
 
 
 def main() -> None:
@@ -215,8 +217,10 @@ def main() -> None:
     parser.add_argument("--jobs-trials", type=int, default=8)
     parser.add_argument("--jobs-only", action="store_true", help="only the n_jobs comparison")
     args = parser.parse_args()
+    parallel_total = None
     if args.jobs:
-        print(jobs_report(args.jobs_trials, args.master, args.jobs), flush=True)
+        table, parallel_total = jobs_report(args.jobs_trials, args.master, args.jobs)
+        print(table, flush=True)
         if args.jobs_only:
             return
     ours = runner_sweep(args.trials, args.master)
@@ -224,6 +228,9 @@ def main() -> None:
     lab = lab_loop(args.lab_trials, args.master, args.trials)
     print(f"lab loop: {args.lab_trials} trials, warm median {lab['warm']:.1f} s", flush=True)
     print(report(ours, lab, args.trials))
+    if parallel_total and args.jobs_trials == args.trials:
+        print(f"with hydra.sweeper.n_jobs={args.jobs}: {args.trials}-trial sweep "
+              f"{parallel_total:.2f} s, lab/runner {lab['total'] / parallel_total:.1f}x")
 
 
 if __name__ == "__main__":
