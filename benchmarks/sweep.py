@@ -10,13 +10,13 @@ model with `mlflow.spark.log_model(model, "model", input_example=..., registered
 as the lab notebook does. It runs --lab-trials trials (3 by default, it is slow) and its 20-trial
 total is extrapolated: start-up + first trial + 19 x the median of the later trials.
 
-Parallel trials (--jobs N): the same sweep of --jobs-trials trials with hydra.sweeper.n_jobs=1
-and =N, one after the other; beside the total, the warm rate is timed from the stdout lines'
-arrival (second progress line to last), so the JVM start and the first trials' warm-up are out.
-With --jobs-trials equal to --trials, the parallel total is also set beside the lab loop's.
+runner's sweep runs with the sweeper's default hydra.sweeper.n_jobs (2, as the official plugin's),
+or --jobs N, and then again with n_jobs=1 (unless --no-sequential). Trials may overlap, so beside
+each trial's own time (the median the progress lines print) the sweep's warm rate is timed from
+the lines' arrival: second progress line to last, per trial.
 
     python benchmarks/sweep.py [--trials 20] [--lab-trials 3] [--master 'local[2]']
-                               [--jobs 2 [--jobs-trials 8] [--jobs-only]]
+                               [--jobs N] [--no-sequential]
 """
 
 # ruff: noqa: T201 - a benchmark's output is what it prints
@@ -117,38 +117,41 @@ def _run(cmd: list[str], cwd: str, env: dict[str, str]) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
-def _run_timed(cmd: list[str], cwd: str, env: dict[str, str]) -> tuple[float, list[float]]:
-    """Wall time, and when (since start) each sweep progress line arrived."""
+def _run_timed(cmd: list[str], cwd: str, env: dict[str, str]
+               ) -> tuple[float, list[float], list[float]]:
+    """Wall time, when (since start) each sweep progress line arrived, and the trial time each
+    line printed."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout
-    arrivals, lines = [], []
+    arrivals, times, lines = [], [], []
     for line in proc.stdout:
         lines.append(line)
-        if _TRIAL_LINE.match(line.rstrip()):
+        if match := _TRIAL_LINE.match(line.rstrip()):
             arrivals.append(time.perf_counter() - start)
+            times.append(float(match.group(1)))
     if proc.wait() != 0:
         sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{''.join(lines)[-4000:]}")
-    return time.perf_counter() - start, arrivals
+    return time.perf_counter() - start, arrivals, times
 
 
-def _sweep_cmd(trials: int, master: str, jobs: int = 1) -> list[str]:
+def _sweep_cmd(trials: int, master: str, jobs: int | None) -> list[str]:
+    n_jobs = [] if jobs is None else [f"hydra.sweeper.n_jobs={jobs}"]  # None: the default
     return [*_runner_cmd(), "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}",
-            f"hydra.sweeper.n_jobs={jobs}", "hydra.sweeper.sampler.seed=7",
-            f"spark.master='{master}'", *SPACE]
+            *n_jobs, "hydra.sweeper.sampler.seed=7", f"spark.master='{master}'", *SPACE]
 
 
-def runner_sweep(trials: int, master: str) -> dict[str, float]:
-    """Wall time of the whole sweep and the per-trial times it printed."""
+def runner_sweep(trials: int, master: str, jobs: int | None) -> dict[str, float]:
+    """Wall time of the whole sweep, its first trial, and the warm seconds per trial: from the
+    second progress line to the last, per trial (trials may overlap, hydra.sweeper.n_jobs)."""
     with tempfile.TemporaryDirectory() as work:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
-        total, out = _run(_sweep_cmd(trials, master), work, env)
-    times = [float(m.group(1)) for line in out.splitlines() if (m := _TRIAL_LINE.match(line))]
-    if len(times) != trials:
-        sys.exit(f"expected {trials} progress lines, found {len(times)}:\n{out[-3000:]}")
-    return {"total": total, "first": times[0], "warm": statistics.median(times[1:]),
-            "trials": float(trials)}
+        total, arrivals, times = _run_timed(_sweep_cmd(trials, master, jobs), work, env)
+    if len(arrivals) != trials:
+        sys.exit(f"expected {trials} progress lines, found {len(arrivals)}")
+    return {"total": total, "first": times[0], "warm": (arrivals[-1] - arrivals[1]) / (trials - 2),
+            "trial": statistics.median(times[1:]), "trials": float(trials)}
 
 
 def lab_loop(trials: int, master: str, extrapolate_to: int) -> dict[str, float]:
@@ -166,45 +169,27 @@ def lab_loop(trials: int, master: str, extrapolate_to: int) -> dict[str, float]:
     warm = statistics.median(times[1:]) if len(times) > 1 else times[0]
     overhead = wall - sum(times)  # interpreter, imports, JVM start, data, MLflow store
     return {"total": overhead + times[0] + warm * (extrapolate_to - 1), "first": times[0],
-            "warm": warm, "trials": float(trials)}
+            "warm": warm, "trial": warm, "trials": float(trials)}
 
 
-def report(ours: dict[str, float], lab: dict[str, float], trials: int) -> str:
-    rows = [("first trial (s)", "first"), ("warm trial, median (s)", "warm"),
+def report(sweeps: dict[str, dict[str, float]], lab: dict[str, float], trials: int) -> str:
+    """One column per runner sweep, then the lab loop, then lab / the first runner column."""
+    rows = [("first trial (s)", "first"), ("warm: a trial's own time, median (s)", "trial"),
+            ("warm: sweep seconds per trial", "warm"),
             (f"{trials}-trial sweep, total (s)", "total")]
-    lines = [f"{'':<30}{'runner':>10}{'lab loop':>12}{'lab/runner':>12}"]
+    names = list(sweeps)
+    lines = [f"{'':<38}" + "".join(f"{n:>16}" for n in names) + f"{'lab loop':>10}"
+             f"{'lab/' + names[0]:>22}"]
     for label, key in rows:
-        lines.append(f"{label:<30}{ours[key]:>10.2f}{lab[key]:>12.2f}"
-                     f"{lab[key] / ours[key]:>11.1f}x")
-    lines.append(f"runner ran {int(ours['trials'])} trials; the lab loop ran "
-                 f"{int(lab['trials'])} and its {trials}-trial total is extrapolated "
-                 f"(start-up + first + {trials - 1} x warm median)")
+        ours = "".join(f"{sweep[key]:>16.2f}" for sweep in sweeps.values())
+        ratio = lab[key] / sweeps[names[0]][key]
+        lines.append(f"{label:<38}{ours}{lab[key]:>10.2f}{ratio:>21.1f}x")
+    lines.append(f"the lab loop ran {int(lab['trials'])} trials and its {trials}-trial total is "
+                 f"extrapolated (start-up + first + {trials - 1} x warm median); its trials run "
+                 "one at a time, so both warm rows are its median")
     lines.append("goals: warm trial <= 1 s; 20-trial sweep <= 40 s incl. JVM start; "
                  ">= 15x faster than the lab loop")
     return "\n".join(lines)
-
-
-def parallel_sweep(trials: int, master: str, jobs: int) -> dict[str, float]:
-    """Total wall time and warm seconds per trial (second progress line to the last)."""
-    with tempfile.TemporaryDirectory() as work:
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
-        total, arrivals = _run_timed(_sweep_cmd(trials, master, jobs), work, env)
-    if len(arrivals) != trials:
-        sys.exit(f"expected {trials} progress lines, found {len(arrivals)}")
-    return {"total": total, "per_trial": (arrivals[-1] - arrivals[1]) / (trials - 2)}
-
-
-def jobs_report(trials: int, master: str, jobs: int) -> tuple[str, float]:
-    """The n_jobs=1 vs n_jobs=``jobs`` table, and the parallel sweep's total."""
-    one = parallel_sweep(trials, master, 1)
-    many = parallel_sweep(trials, master, jobs)
-    lines = [f"{trials}-trial Optuna sweep{'':<10}{'n_jobs=1':>10}{f'n_jobs={jobs}':>10}"
-             f"{'speedup':>10}"]
-    for label, key in (("total incl. JVM start (s)", "total"),
-                       ("warm, seconds per trial", "per_trial")):
-        lines.append(f"{label:<34}{one[key]:>10.2f}{many[key]:>10.2f}"
-                     f"{one[key] / many[key]:>9.2f}x")
-    return "\n".join(lines), many["total"]
 
 
 def main() -> None:
@@ -212,25 +197,21 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--lab-trials", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--jobs", type=int, default=0,
-                        help="also compare hydra.sweeper.n_jobs=1 with this many")
-    parser.add_argument("--jobs-trials", type=int, default=8)
-    parser.add_argument("--jobs-only", action="store_true", help="only the n_jobs comparison")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="hydra.sweeper.n_jobs of the main sweep (default: the sweeper's)")
+    parser.add_argument("--no-sequential", action="store_true",
+                        help="skip the second sweep, with hydra.sweeper.n_jobs=1")
     args = parser.parse_args()
-    parallel_total = None
-    if args.jobs:
-        table, parallel_total = jobs_report(args.jobs_trials, args.master, args.jobs)
-        print(table, flush=True)
-        if args.jobs_only:
-            return
-    ours = runner_sweep(args.trials, args.master)
-    print(f"runner: {args.trials} trials in {ours['total']:.1f} s", flush=True)
+    main_name = "runner" if args.jobs is None else f"runner n_jobs={args.jobs}"
+    sweeps = {main_name: runner_sweep(args.trials, args.master, args.jobs)}
+    print(f"{main_name}: {args.trials} trials in {sweeps[main_name]['total']:.1f} s", flush=True)
+    if not args.no_sequential:
+        sweeps["runner n_jobs=1"] = runner_sweep(args.trials, args.master, 1)
+        print(f"runner n_jobs=1: {args.trials} trials in "
+              f"{sweeps['runner n_jobs=1']['total']:.1f} s", flush=True)
     lab = lab_loop(args.lab_trials, args.master, args.trials)
     print(f"lab loop: {args.lab_trials} trials, warm median {lab['warm']:.1f} s", flush=True)
-    print(report(ours, lab, args.trials))
-    if parallel_total and args.jobs_trials == args.trials:
-        print(f"with hydra.sweeper.n_jobs={args.jobs}: {args.trials}-trial sweep "
-              f"{parallel_total:.2f} s, lab/runner {lab['total'] / parallel_total:.1f}x")
+    print(report(sweeps, lab, args.trials))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ class Sweep:
         self.best: Best | None = None
         self.study: Any = None  # an optuna Study, set by the Optuna sweeper for the plots
         self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
+        # trial number -> (child run id, value) of the runs a resumed parent holds FINISHED
+        self.finished_before: dict[int, tuple[str, float]] = {}
         self.finished = False
         self._preloading = False  # the end's plotting modules are being imported
         self._last_end = time.perf_counter()  # a trial's time includes Hydra's and Optuna's share
@@ -126,6 +128,9 @@ class Sweep:
         best = self._best_child(children)
         if best:
             self.best = Best(best.metrics[self.primary], best.run_id, _trial_number(best))
+        self.finished_before = {_trial_number(c): (c.run_id, c.metrics[self.primary])
+                                for c in children
+                                if c.status == "FINISHED" and self.primary in c.metrics}
 
     def trial_started(self, number: int) -> None:
         """The sweeper asked for trial ``number``: its time counts from now."""

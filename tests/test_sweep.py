@@ -3,6 +3,7 @@ champion/challenger rule, and the sweep report."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import optuna
@@ -78,14 +79,18 @@ def test_interrupted_trials_fail_and_do_not_count(tmp_path: Path) -> None:
     assert study_mod.failed(study) == 1
 
 
-def test_seeded_sampler_proposes_the_same_trials() -> None:
-    dist = {"x": FloatDistribution(0, 1), "n": IntDistribution(1, 9)}
-
-    def proposals() -> list[dict]:
-        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3))
-        return [study.ask(dist).params for _ in range(3)]
-
-    assert proposals() == proposals()
+def test_running_trials_whose_run_finished_are_told_its_value(tmp_path: Path) -> None:
+    # kill -9 after trial 1's run FINISHED but before its tell (it waited for trial 0's)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+    study.ask(dist)
+    study.ask(dist)
+    assert study_mod.tell_finished(study, {1: ("run-1", 0.75), 7: ("run-7", 0.1)}) == 1
+    assert study_mod.fail_interrupted(study) == 1
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].value == 0.75
+    assert study.trials[1].user_attrs["mlflow_run_id"] == "run-1"
+    assert study_mod.counted(study) == 1
 
 
 def _version(client, name: str, accuracy: float) -> str:
@@ -187,3 +192,48 @@ def test_trial_configs_derived_from_the_last_trial_equal_a_full_composition() ->
         assert composer.full == 2
         with pytest.raises(ConfigCompositionException):  # the schema still checks the value
             composer.compose(["model=random_forest", "model.numTrees=many", *fixed])
+
+
+# A Hydra app with no Spark: its objective is a function of x and n, and trials whose number is
+# in SLOW take longer, so trials end in an order set by the environment.
+_TOY_APP = '''
+import os, time
+import hydra
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg) -> float:
+    from hydra.core.hydra_config import HydraConfig
+    if HydraConfig.get().job.num in {int(n) for n in os.environ["SLOW"].split(",")}:
+        time.sleep(0.4)
+    return -(cfg.x - 0.3) ** 2 - 0.01 * cfg.n
+
+main()
+'''
+
+
+def _toy_sweep(tmp_path: Path, slow: str) -> list[dict]:
+    import subprocess
+    import sys
+
+    tmp_path.mkdir()
+    (tmp_path / "app.py").write_text(_TOY_APP)
+    done = subprocess.run(
+        [sys.executable, "app.py", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=8",
+         "hydra.sweeper.n_jobs=3", "hydra.sweeper.sampler.seed=5",
+         "hydra.sweeper.sampler.n_startup_trials=2", "+x=interval(0,1)", "+n=range(1,9)"],
+        cwd=tmp_path, env={**os.environ, "SLOW": slow}, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="app",
+                              storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+    return [t.params for t in sorted(study.trials, key=lambda t: t.number)]
+
+
+def test_parallel_seeded_sweep_asks_the_same_trials_whatever_order_they_end_in(
+        tmp_path: Path) -> None:
+    # even trials slow, then odd ones: trials end in another order, but each ask after the
+    # startup trials sees the same told trials, so TPE proposes the same ones
+    even = _toy_sweep(tmp_path / "even", "0,2,4,6")
+    odd = _toy_sweep(tmp_path / "odd", "1,3,5,7")
+    assert len(even) == 8
+    assert even == odd

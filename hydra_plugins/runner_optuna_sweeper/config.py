@@ -72,9 +72,11 @@ class OptunaSweeperConf:
     new_study: bool = False
     # total trials of the study, across interruptions (interrupted trials do not count)
     n_trials: int = 20
-    # trials run at once, in threads sharing the SparkSession; a new one starts as soon as one
-    # ends. Spark shares the executors between them (FAIR pools, a job group per trial).
-    n_jobs: int = 1
+    # trials run at once, in threads sharing the SparkSession (the official plugin's default,
+    # 2). Spark shares the executors between them (FAIR pools, a job group per trial). Trials
+    # are told in the order they were asked, so a seeded sweep is the same with any n_jobs
+    # run after run (not the same as with another n_jobs).
+    n_jobs: int = 2
     # the sweep stops once failed trials exceed this fraction of n_trials
     max_failure_rate: float = 0.0
     # key -> Hydra override grammar: choice(...), range(a,b[,step]), interval(a,b),

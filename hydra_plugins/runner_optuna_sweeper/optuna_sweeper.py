@@ -10,7 +10,7 @@ import logging
 import math
 import os
 import sys
-from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
+from concurrent.futures import Future, as_completed, wait
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,10 @@ class OptunaSweeper(Sweeper):
         # the slowest trial of the last.
         self.config, self.hydra_context, self.task_function = (config, hydra_context,
                                                                 task_function)
+        if self.n_jobs > 1 and config.hydra.job.chdir:
+            say(f"[sweep] hydra.job.chdir=true: trials run one at a time, not n_jobs="
+                f"{self.n_jobs} (threads share the process's working directory)")
+            self.n_jobs = 1
 
     def sweep(self, arguments: list[str]) -> Any:
         try:
@@ -71,13 +75,18 @@ class OptunaSweeper(Sweeper):
         wanted = study_mod.fingerprint(space, self.config, self.direction)
         name = self.study_name or str(self.config.hydra.job.name)
         study = study_mod.open_study(storage, name, self.new_study, wanted)
+        run = self._attach(study, space, n_trials)
+        recovered = study_mod.tell_finished(study, run.finished_before if run else {})
         killed = study_mod.fail_interrupted(study)
         study.sampler = self._sampler(space, len(study.trials))
         done = study_mod.counted(study)
+        if run:
+            run.done = done
         say(f"[sweep] study {study.study_name!r} in {storage}: "
             f"{'resuming at' if study.trials else 'new,'} {done}/{n_trials} trials"
+            + (f" ({recovered} trial(s) that finished before the interruption told)"
+               if recovered else "")
             + (f" ({killed} interrupted trial(s) marked FAIL)" if killed else ""))
-        run = self._attach(study, space, n_trials, done)
         self._optimize(study, space, n_trials, run)
         return self._save_results(study)
 
@@ -98,21 +107,26 @@ class OptunaSweeper(Sweeper):
         sampler = instantiate(cfg)
         return sampler(space_mod.grid(space.distributions)) if self._is_grid() else sampler
 
-    def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
-                done: int) -> runner_sweep.Sweep | None:
+    def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int
+                ) -> runner_sweep.Sweep | None:
         """Point runner's sweep at this study and its (possibly resumed) MLflow parent run."""
         run = runner_sweep.current()
         if run is None:
             return None
-        run.swept, run.total, run.done, run.study = list(space.distributions), n_trials, done, study
+        run.swept, run.total, run.study = list(space.distributions), n_trials, study
         parent = run.open(study.user_attrs.get(study_mod.PARENT_ATTR))
         study.set_user_attr(study_mod.PARENT_ATTR, parent)
         return run
 
     def _optimize(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
                   run: runner_sweep.Sweep | None) -> None:
-        """Keep ``n_jobs`` trials running: ask for a new one as soon as one is told."""
-        running: dict[Future[JobReturn], optuna.Trial] = {}
+        """Keep ``n_jobs`` trials running, told in the order they were asked.
+
+        Trial k is asked right after trial k - n_jobs is told, so the sampler sees the same
+        finished trials at every ask whatever the trials' timing: a seeded sweep asks for the
+        same trials run after run, with any n_jobs (a trial that ends early waits to be told).
+        """
+        running: dict[Future[JobReturn], optuna.Trial] = {}  # in the order asked
         untold: list[int] = []  # asked, not told: marked interrupted if the sweep stops
         try:
             with self._jobs() as jobs, self._threads():
@@ -126,11 +140,11 @@ class OptunaSweeper(Sweeper):
                         running[jobs.submit(trial.number, self._overrides(trial, space))] = trial
                     if not running:
                         break
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        trial = running.pop(future)
-                        self._record(study, trial, future.result(), run)
-                        untold.remove(trial.number)
+                    oldest = next(iter(running))
+                    wait([oldest])
+                    trial = running.pop(oldest)
+                    self._record(study, trial, oldest.result(), run)
+                    untold.remove(trial.number)
                     self._check_failures(study, n_trials)
         except BaseException as exc:
             self._stop(study, running, untold, run)
@@ -178,9 +192,9 @@ class OptunaSweeper(Sweeper):
                                 else str(error))
             from optuna.trial import TrialState
 
-            _tell(study, trial, state=TrialState.FAIL)
+            study_mod.tell(study, trial, state=TrialState.FAIL)
         else:
-            _tell(study, trial, value)
+            study_mod.tell(study, trial, value)
 
     def _check_failures(self, study: optuna.Study, n_trials: int) -> None:
         failures = study_mod.failed(study)
@@ -204,13 +218,3 @@ class OptunaSweeper(Sweeper):
                        f"{self.config.hydra.sweep.dir}/optimization_results.yaml")
         return results
 
-
-def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None,
-          state: optuna.trial.TrialState | None = None) -> None:
-    """``study.tell``; the grid sampler's ``study.stop()`` once the grid is used up is not an
-    error here (the trial's state is stored before it raises)."""
-    try:
-        study.tell(trial, value, state=state)
-    except RuntimeError as exc:
-        if "Study.stop" not in str(exc):
-            raise

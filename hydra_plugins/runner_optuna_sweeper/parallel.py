@@ -23,8 +23,6 @@ from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-from runner.errors import RunnerError
-
 from .compose import SweepComposer
 
 
@@ -68,9 +66,6 @@ class JobPool:
                  config: DictConfig, n_jobs: int) -> None:
         self.context, self.task, self.config, self.n_jobs = (hydra_context, task_function,
                                                              config, n_jobs)
-        if n_jobs > 1 and config.hydra.job.chdir:
-            raise RunnerError("hydra.sweeper.n_jobs > 1 needs hydra.job.chdir=false: threads "
-                              "share the process's working directory")
         self._composer = SweepComposer(hydra_context.config_loader, config)
         self._pool = (ThreadPoolExecutor(n_jobs, thread_name_prefix="trial") if n_jobs > 1
                       else None)

@@ -128,6 +128,24 @@ def _create(storage: str, name: str, wanted: Fingerprint) -> optuna.Study:
     return study
 
 
+def tell_finished(study: optuna.Study, finished: dict[int, tuple[str, float]]) -> int:
+    """Trials left RUNNING whose MLflow run had FINISHED (``finished``: trial number -> run id,
+    value) are told their value: an interruption came between the run's end and the tell, which
+    waits for the trials asked before it. Returns how many."""
+    import math
+
+    from optuna.trial import Trial, TrialState
+
+    told = 0
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.number in finished and not math.isnan(finished[frozen.number][1]):
+            run_id, value = finished[frozen.number]
+            Trial(study, frozen._trial_id).set_user_attr("mlflow_run_id", run_id)
+            tell(study, frozen.number, value)
+            told += 1
+    return told
+
+
 def fail_interrupted(study: optuna.Study) -> int:
     """Trials an interruption left RUNNING become FAIL, listed so they do not count."""
     from optuna.trial import TrialState
@@ -167,3 +185,14 @@ def failed(study: optuna.Study) -> int:
     skip = interrupted(study)
     return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
                if t.number not in skip)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial | int, value: float | None = None,
+         state: optuna.trial.TrialState | None = None) -> None:
+    """``study.tell``; the grid sampler's ``study.stop()`` once the grid is used up is not an
+    error here (the trial's state is stored before it raises)."""
+    try:
+        study.tell(trial, value, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
