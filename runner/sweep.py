@@ -67,7 +67,7 @@ class Sweep:
         # trial number -> (child run id, value) of the runs a resumed parent holds FINISHED
         self.finished_before: dict[int, tuple[str, float]] = {}
         self.finished = False
-        self._preloading = False  # the end's plotting modules are being imported
+        self._preloading = False  # the end's modules are being imported (preload_end)
         self._last_end = time.perf_counter()  # a trial's time includes Hydra's and Optuna's share
         self._started: dict[int, float] = {}  # trial number -> when the sweeper asked for it
         # Trials may run in threads (hydra.sweeper.n_jobs): progress, best trial and the parent
@@ -201,7 +201,7 @@ class Sweep:
         self.done += 1
         if not self._preloading:  # after the cold first trial, while the JVM uses one core
             self._preloading = True
-            sweep_report.preload_plotting()
+            sweep_report.preload_end()
         now = time.perf_counter()
         number = int(job_return.hydra_cfg.hydra.job.num) if job_return.hydra_cfg else -1
         seconds, self._last_end = now - self._started.pop(number, self._last_end), now

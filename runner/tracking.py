@@ -214,6 +214,16 @@ def _pip_requirements() -> list[str]:
     return [f"pyspark=={pyspark.__version__}", f"mlflow=={mlflow.__version__}", "pandas<3"]
 
 
+def warm_up_model_logging() -> None:
+    """Build now the map of installed distributions that MLflow's requirement check builds when
+    the first model is logged (~0.25 s): call it where it is off the critical path."""
+    try:
+        from mlflow.utils.requirements_utils import _init_modules_to_packages_map
+    except ImportError:  # a later MLflow: the check does what it does, nothing is lost
+        return
+    _init_modules_to_packages_map()
+
+
 @dataclass(frozen=True)
 class LoggedModel:
     uri: str
