@@ -161,6 +161,17 @@ def test_trials_in_one_process_share_the_session_and_the_prepared_data(cfg_facto
     assert first.run_id != second.run_id
 
 
+def test_a_session_asked_for_with_other_settings_gets_them_and_back_again(cfg_factory) -> None:
+    base = cfg_factory().spark
+    other = cfg_factory(["++spark.conf={spark.sql.shuffle.partitions: '3'}"]).spark
+    session = spark_mod.get_session(base)
+    assert spark_mod.get_session(base) is session
+    assert spark_mod.get_session(other) is session
+    assert session.conf.get("spark.sql.shuffle.partitions") == "3"
+    assert spark_mod.get_session(base) is session
+    assert session.conf.get("spark.sql.shuffle.partitions") == "1"
+
+
 def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_factory) -> None:
     from runner import evaluate, fitting
 
