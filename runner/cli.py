@@ -73,6 +73,25 @@ def _hydra(fn: Callable[[DictConfig], Any]) -> Callable[[], Any]:
     )
 
 
+def _check_cwd(args: list[str]) -> None:
+    """Hydra makes its run folder under ./outputs before runner's code runs: in a folder that
+    cannot be written that is a traceback. Say it in one line instead (exit 1)."""
+    import os
+    import tempfile
+
+    if any(a.startswith(("--cfg", "-c", "--help", "-h", "--info", "--hydra-help"))
+           or a.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for a in args):
+        return
+    try:
+        with tempfile.TemporaryFile(dir="."):
+            pass
+    except OSError as exc:
+        print(f"runner: error: the current directory {os.getcwd()} cannot be written "
+              f"({exc.strerror or exc}): runner keeps its outputs/ there; run it from another "
+              "directory (or set hydra.run.dir and tracking.uri)", file=sys.stderr)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``runner`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -83,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
             from runner import reproduce
 
             sys.exit(reproduce.main(args))
+        _check_cwd(args)
         sys.argv = [sys.argv[0], *args]
         tasks = {"train": train_task, "serve": serve_task, "predict": predict_task}
         _hydra(tasks[task])()

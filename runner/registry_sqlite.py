@@ -6,6 +6,8 @@ differ from MLflow's (another registry URI, workspaces, a schema revision other 
 MLflow's head or tables whose columns are not the ones reviewed here, a prompt, a stage or
 reserved alias, anything not found, an artifact location that is not a local directory holding
 an MLmodel, any sqlite error): the caller then asks MLflow, which gives its own answer or error.
+Versions runner must not serve (their run in the store is not FINISHED, or they are tagged
+``runner.status=failed``) are skipped exactly as ``runner.tracking`` skips them through MLflow.
 The queries mirror MLflow 3.17's SqlAlchemyStore (model registry: ``get_model_version``,
 ``get_model_version_by_alias``, ``search_model_versions``, ``get_model_version_download_uri``;
 tracking: ``get_run``, ``get_logged_model``).
@@ -26,6 +28,7 @@ DELETED_STAGE = "Deleted_Internal"  # a deleted model version: MLflow keeps the 
 DELETED_LOGGED_MODEL = "deleted"
 WORKSPACE = "default"  # the only workspace of a store without MLFLOW_ENABLE_WORKSPACES
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow keeps prompts as registered models, hidden
+STATUS_TAG, FAILED = "runner.status", "failed"  # tracking.STATUS_TAG, tracking.FAILED
 # The columns of the tables read, as MLflow 3.17's schema head (dc11669786a5) has them
 SCHEMA = {
     "registered_models": "name creation_time last_updated_time description workspace",
@@ -146,8 +149,14 @@ def _find(db: sqlite3.Connection, model_uri: str | None, registered_name: str | 
         return None  # "@latest" is MLflow's reserved alias: its own rules
     if number and number != "latest":
         version: int | None = int(number)  # a missing or deleted one has no directory below
+        if not _servable(db, name, int(number)):
+            return None  # MLflow's path refuses it, saying why
     else:
         version = _aliased(db, name, alias) if alias else None
+        if version is not None and not _servable(db, name, version):
+            if model_uri is not None:
+                return None  # asked for by alias: MLflow's path refuses it, saying why
+            version = None  # the default: the latest servable version instead
         if version is None and (number == "latest" or model_uri is None):
             version, alias = _latest(db, name), None  # the default without a champion: latest
     local = version_dir(db, name, version) if version is not None else None
@@ -175,11 +184,28 @@ def _aliased(db: sqlite3.Connection, name: str, alias: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def _latest(db: sqlite3.Connection, name: str) -> int | None:
+# A version whose run is in the store and not FINISHED, or tagged failed by runner, is not
+# served (``tracking.unservable``: the same rule through MLflow)
+_SERVABLE = (
+    "NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_uuid = v.run_id AND r.status != 'FINISHED') "
+    "AND NOT EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = v.name "
+    "AND t.version = v.version AND t.workspace = v.workspace AND t.key = ? AND t.value = ?)")
+
+
+def _servable(db: sqlite3.Connection, name: str, version: int) -> bool:
     row = db.execute(
-        "SELECT MAX(version) FROM model_versions "
-        "WHERE name = ? AND workspace = ? AND current_stage != ?",
-        (name, WORKSPACE, DELETED_STAGE)).fetchone()
+        f"SELECT 1 FROM model_versions v WHERE v.name = ? AND v.version = ? "
+        f"AND v.workspace = ? AND {_SERVABLE}",
+        (name, version, WORKSPACE, STATUS_TAG, FAILED)).fetchone()
+    return row is not None
+
+
+def _latest(db: sqlite3.Connection, name: str) -> int | None:
+    """The highest live, servable version."""
+    row = db.execute(
+        "SELECT MAX(v.version) FROM model_versions v "
+        f"WHERE v.name = ? AND v.workspace = ? AND v.current_stage != ? AND {_SERVABLE}",
+        (name, WORKSPACE, DELETED_STAGE, STATUS_TAG, FAILED)).fetchone()
     return int(row[0]) if row and row[0] is not None else None
 
 

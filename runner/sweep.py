@@ -82,6 +82,7 @@ class Sweep:
             return self.parent_run_id or self._open(resume_run_id)
 
     def _open(self, resume_run_id: str | None) -> str:
+        tracking.check_store(self.config.tracking.uri)  # an unreachable server: before the JVM
         # the JVM starts, and reads the data unless it is swept, while MLflow sets up its store
         if any(key.lstrip("+~").split(".")[0] == "data" for key in self.swept):
             spark.start_async(self.config.spark)
@@ -257,11 +258,13 @@ class Sweep:
         if policy == "none":
             return
         version = tracking.registered_version(name, best.run_id) if name else None
-        if policy == "best" and version is None:  # not logged by an earlier run of the command
-            fitted = self.best.fitted if self.best and self.best.run_id == best.run_id else None
-            with tracking.reopened(best.run_id):
-                logged = train.log_fitted_model(cfg, fitted or refit(cfg))
-            version = logged.version if logged else None
+        if version is None and (name or policy == "best"):  # not done by an earlier run
+            logged = tracking.LoggedModel("", name, None, best.run_id)  # "all": trials logged
+            if policy == "best":
+                fitted = self.best.fitted if self.best and self.best.run_id == best.run_id else None
+                with tracking.reopened(best.run_id):
+                    logged = train.log_fitted_model(cfg, fitted or refit(cfg)) or logged
+            version = tracking.register(logged).version  # the run is FINISHED again by now
         if name and version:
             alias = train.promote(cfg, name, version, best.metrics[self.primary])
             sweep_report.say(f"[sweep] best trial's model: {name} version {version} @{alias}")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner import __version__, registry_sqlite
+from runner import __version__, registry_sqlite, store
 from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ CONFIG_ARTIFACT = "config.yaml"
 OVERRIDES_ARTIFACT = "overrides.yaml"
 MODEL_ARTIFACT = "model"
 TAG_PREFIX = "runner."
+# A model version tagged runner.status=failed (or whose run is not FINISHED) is never served,
+# promoted or picked as latest
+STATUS_TAG, FAILED = registry_sqlite.STATUS_TAG, registry_sqlite.FAILED
 # Sweep trials may run in threads (hydra.sweeper.n_jobs). MLflow's own get-or-create steps (a data
 # set, a registered model) are not atomic: two threads doing one at once fail on a unique key.
 _store_lock = threading.Lock()
@@ -54,16 +57,38 @@ def resolve_uri(uri: str | None) -> str:
     )
 
 
-def use_store(uri: str | None) -> str:
-    """Point MLflow at a store (resolved as in ``resolve_uri``) without choosing an experiment."""
+def use_store(uri: str | None, writes: bool = False) -> str:
+    """Point MLflow at a store (resolved as in ``resolve_uri``) without choosing an experiment.
+
+    The store is checked first (``check_store``; ``writes``: it will be written to) and an
+    embedded sqlite store is created if missing, safely against kills and concurrent creators
+    (``runner.store``).
+    """
+    resolved = check_store(uri, writes)
+    store.ensure(resolved)
     import mlflow
 
     for noisy in ("alembic", "mlflow.store", "mlflow.tracking"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    resolved = resolve_uri(uri)
-    if resolved.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(resolved[len("sqlite:///") :]) or ".", exist_ok=True)
     mlflow.set_tracking_uri(resolved)
+    return resolved
+
+
+def check_store(uri: str | None, writes: bool = True) -> str:
+    """What can be known about the store in a few seconds and without MLflow or a JVM: a known
+    URI scheme, a tracking server that answers, a sqlite file and folder that can be written
+    (``writes``; a read-only store still serves). Returns the resolved URI; raises RunnerError
+    (one line naming the URI) otherwise."""
+    resolved = resolve_uri(uri)
+    scheme = store.scheme(resolved)
+    if scheme in ("http", "https"):
+        store.probe_server(resolved)
+    elif scheme not in store.known_schemes():
+        raise RunnerError(f"tracking.uri={resolved}: unknown store scheme {scheme!r} (use "
+                          "sqlite:///<file>, http(s)://<server>, a database URL or a path)")
+    path = store.sqlite_path(resolved)
+    if path is not None and (writes or not os.path.exists(path)):
+        store.check_writable(path)
     return resolved
 
 
@@ -71,7 +96,7 @@ def configure(cfg: Any) -> str:
     """Point MLflow at the store and experiment of a ``tracking`` config; return the store URI."""
     import mlflow
 
-    uri = use_store(cfg.uri)
+    uri = use_store(cfg.uri, writes=True)
     try:
         experiment = mlflow.get_experiment_by_name(cfg.experiment_name)
         if experiment is None:
@@ -109,8 +134,22 @@ def run(name: str | None, tags: dict[str, str], parent_run_id: str | None = None
     except BaseException as exc:
         mlflow.set_tag(TAG_PREFIX + "error", f"{type(exc).__name__}: {first_line(exc)}"[:5000])
         mlflow.end_run("FAILED")
+        _mark_failed_versions(active.info.run_id)
         raise
     mlflow.end_run("FINISHED")
+
+
+def _mark_failed_versions(run_id: str) -> None:
+    """Tag ``runner.status=failed`` on any version registered from a run that then failed (runner
+    registers after the run ends; this covers versions other code registered during it)."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient()
+        for version in client.search_model_versions(f"run_id = '{run_id}'"):
+            client.set_model_version_tag(version.name, version.version, STATUS_TAG, FAILED)
+    except Exception:  # the run's own error is the one to report
+        logging.getLogger(__name__).warning("could not mark versions of failed run %s", run_id)
 
 
 def standard_tags(spark_master: str) -> dict[str, str]:
@@ -228,7 +267,8 @@ def warm_up_model_logging() -> None:
 class LoggedModel:
     uri: str
     registered_name: str | None
-    version: str | None
+    version: str | None  # set by ``register``, once the run has ended FINISHED
+    run_id: str | None = None
 
 
 def log_model(
@@ -238,7 +278,8 @@ def log_model(
     input_schema: dict[str, str],
     class_names: list[str] | None = None,
 ) -> LoggedModel:
-    """Log the fitted PipelineModel and register it when a name is given.
+    """Log the fitted PipelineModel into the active run. It is not registered yet: ``register``
+    does that once the run has ended FINISHED, so no version ever points at an unfinished run.
 
     The MLmodel keeps the spark flavor (``mlflow.spark.load_model`` gives the PipelineModel) and
     its python_function flavor is the JVM-free compiled scorer (runner.compiled), unless a stage
@@ -273,10 +314,25 @@ def _log_model(
         class_names=list(class_names) if class_names else None,
         signature=_with_params(model_signature),
         pip_requirements=_pip_requirements(),
-        registered_model_name=registered_name,
     )
-    version = info.registered_model_version
-    return LoggedModel(info.model_uri, registered_name, str(version) if version else None)
+    return LoggedModel(info.model_uri, registered_name, None, info.run_id)
+
+
+def register(logged: LoggedModel) -> LoggedModel:
+    """Register a logged model under its name, now that its run has ended FINISHED (a run that
+    did not is refused: it may lack what it was to log). No name: returned as it is."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    if not logged.registered_name or not logged.run_id:
+        return logged
+    status = MlflowClient().get_run(logged.run_id).info.status
+    if status != "FINISHED":
+        raise RunnerError(f"run {logged.run_id} is {status}: its model is not registered")
+    with _store_lock:  # the registered model is created on first use: racy across threads
+        version = mlflow.register_model(f"runs:/{logged.run_id}/{MODEL_ARTIFACT}",
+                                        logged.registered_name).version
+    return LoggedModel(logged.uri, logged.registered_name, str(version), logged.run_id)
 
 
 def _with_params(model_signature: Any) -> Any:
@@ -429,30 +485,56 @@ def _registry_version(
     else:
         raise RunnerError("no model: set the model URI or tracking.registered_model_name")
     client = MlflowClient()
+    found: Any = None
     try:
         if number and number != "latest":
-            return name, str(client.get_model_version(name, number).version), None
-        if alias:
-            return name, str(client.get_model_version_by_alias(name, alias).version), alias
+            found = client.get_model_version(name, number)
+        elif alias:
+            found = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if model_uri:  # asked for explicitly: no fallback
             raise RunnerError(f"model {model_uri}: {first_line(exc)}") from exc
+    if found is not None:
+        why = unservable(client, found)
+        if why is None:
+            return name, str(found.version), None if number else alias
+        if model_uri:  # asked for explicitly: said, not silently replaced
+            raise RunnerError(f"model {model_uri}: version {found.version} is not served: {why}")
     return name, _latest_version(client, name), None
 
 
+def unservable(client: Any, version: Any) -> str | None:
+    """Why a model version must not be served (its run did not finish, or runner tagged it
+    failed); None when it may be."""
+    from mlflow.exceptions import MlflowException
+
+    if (version.tags or {}).get(STATUS_TAG) == FAILED:
+        return f"tagged {STATUS_TAG}={FAILED}"
+    if not version.run_id:
+        return None
+    try:
+        status = client.get_run(version.run_id).info.status
+    except MlflowException:  # a run of another store: nothing known against it
+        return None
+    return None if status == "FINISHED" else f"its run {version.run_id} is {status}"
+
+
 def _latest_version(client: Any, name: str) -> str:
+    """The highest servable version of ``name``."""
     from mlflow.exceptions import MlflowException
 
     try:
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException as exc:
         raise RunnerError(f"registered model {name!r}: {first_line(exc)}") from exc
-    if not versions:
-        raise RunnerError(
-            f"registered model {name!r} has no versions in {mlflow_uri()}: train one "
-            "with `runner`, or set the model URI (runs:/<run id>/model)"
-        )
-    return str(max(int(v.version) for v in versions))
+    for version in sorted(versions, key=lambda v: -int(v.version)):
+        if unservable(client, version) is None:
+            return str(version.version)
+    raise RunnerError(
+        f"registered model {name!r} has no servable versions in {mlflow_uri()} "
+        f"({len(versions)} not FINISHED or failed): train one with `runner`, or set the model "
+        "URI (runs:/<run id>/model)"
+    )
 
 
 def mlflow_uri() -> str:
@@ -676,6 +758,8 @@ def promote(
         champion = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         champion = None
+    if champion is not None and unservable(client, champion) is not None:
+        champion = None  # a version never served is no bar to beat
     if champion is not None and str(champion.version) == str(version):
         return "champion"  # already is (a finished sweep run again)
     best = client.get_run(str(champion.run_id)).data.metrics.get(metric) if champion else None

@@ -80,6 +80,7 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     model, through ``log_fitted_model``, once it knows which trial that is).
     """
     check(cfg)
+    tracking.check_store(cfg.tracking.uri)  # seconds, before the JVM: not minutes of retries
     progress = Progress(enabled=parent_run_id is None)  # a sweep prints a line per trial instead
     loading = prefetch(cfg)  # the JVM starts and reads the data while MLflow sets up its store
     uri = tracking.configure(cfg.tracking)
@@ -102,9 +103,13 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
         logged = log_fitted_model(cfg, fitted) if log_model else None
         metrics, train_metrics = _log_evaluation(cfg, *scoring.result())
         progress.step("evaluated" + (" and model logged" if logged else ""))
-    if logged and logged.version and parent_run_id is None:  # a sweep promotes only its best
-        promote(cfg, logged.registered_name or "", logged.version,
-                metrics[enum_value(cfg.evaluation.primary)])
+    # Registered, and aliased, only now that the run has ended FINISHED with everything logged.
+    # A sweep registers and promotes only its best trial's model.
+    if logged and parent_run_id is None:
+        logged = tracking.register(logged)
+        if logged.version:
+            promote(cfg, logged.registered_name or "", logged.version,
+                    metrics[enum_value(cfg.evaluation.primary)])
     return TrainResult(run_id, metrics, enum_value(cfg.evaluation.primary), uri, logged,
                        train_metrics, fitted)
 
@@ -197,7 +202,8 @@ def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], 
 
 
 def log_fitted_model(cfg: DictConfig, fitted: Any) -> tracking.LoggedModel | None:
-    """Log (and register) the fitted pipeline into the active run, unless log_models is none."""
+    """Log the fitted pipeline into the active run, unless log_models is none; the caller
+    registers it (``tracking.register``) once the run has ended FINISHED."""
     if enum_value(cfg.tracking.log_models) == "none":
         return None
     signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
