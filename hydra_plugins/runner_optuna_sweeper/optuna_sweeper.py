@@ -154,7 +154,7 @@ class OptunaSweeper(Sweeper):
         run.best_trial = lambda: study_mod.best_number(study)
         # the parent is tagged with the study's uid before its id is stored in the study: a
         # kill in between leaves a parent the next run finds by the tag and adopts
-        key = runner_sweep.StudyKey(f"{storage}#{study.study_name}",
+        key = runner_sweep.StudyKey(f"{study_mod.shown_url(storage)}#{study.study_name}",
                                     str(study.user_attrs[study_mod.UID_ATTR]))
         parent = run.open(study.user_attrs.get(study_mod.PARENT_ATTR), key)
         if study.user_attrs.get(study_mod.PARENT_ATTR) != parent:

@@ -115,6 +115,13 @@ def check_storage(url: str) -> None:
                           f"use ({exc}); e.g. sqlite:///outputs/optuna.db") from None
 
 
+def shown_url(url: str) -> str:
+    """The URL without its password, to show or to tag runs with."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """The storage, created under a lock (two processes creating it at once race). A storage
     that cannot be opened and holds no study (a creation cut short) is moved aside, not deleted,
