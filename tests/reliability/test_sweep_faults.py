@@ -245,3 +245,27 @@ def test_a_second_copy_is_refused_at_once_and_the_first_completes(tmp_path: Path
     assert counts(tmp_path) == {"complete": n_trials, "trials_running": 0, "parents": 1,
                                 "parents_finished": 1, "children_finished": n_trials,
                                 "runs_running": 0, "versions": 0}
+
+
+def test_heartbeat_lock_of_server_storages_refuses_a_live_owner_and_takes_over_a_stale_one(
+        tmp_path: Path) -> None:
+    import socket
+
+    # the heartbeat is for storages with no lock file (PostgreSQL, MySQL); the study it beats in
+    # is a sqlite one here, handed to a lock that is told its storage is a server's
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = {"pid": other.pid, "host": socket.gethostname(), "since": "then",
+                "command": "runner -m ...", "beat": time.time()}
+        study.set_user_attr(lock.OWNER_ATTR, live)
+        with pytest.raises(RunnerError, match=f"pid {other.pid} on "):
+            lock.SweepLock("postgresql://db/optuna", "s").heartbeat(study)
+        study.set_user_attr(lock.OWNER_ATTR, {**live, "beat": time.time() - 600})
+        mine = lock.SweepLock("postgresql://db/optuna", "s")
+        mine.heartbeat(study)  # a stale beat: taken over
+        assert study.user_attrs[lock.OWNER_ATTR]["pid"] == os.getpid()
+        mine.release()
+    finally:
+        other.kill()
+        other.wait()
