@@ -3,9 +3,11 @@
 
     .venv/bin/python -m tests.reliability.killcheck [--kills 10] [--seed 13] [--trials 12]
 
-Each kill comes a random time after the command starts (uniform over [0, --span] seconds): the
-kills land in every phase (imports, Optuna and MLflow store creation, study setup, parent run,
-trials, the best model's logging), and each resumed run gets a few trials further.
+The first --early kills come a random time after the command starts (uniform over
+[0, --early-span] s): imports, Optuna and MLflow store creation, study setup, the parent run. The
+others come a random time after the sweep says it has opened the study (uniform over [0, --span]
+s): trials, tells, the end of the sweep and the best model's logging; on a busy host the JVM's
+start alone takes a minute, so kills timed from the start would never reach the late phases.
 The process group is killed (the JVM too). Prints each kill point (seconds after start and the
 last line the sweep printed) and the final counts; exit 0 when they are what the issue asks:
 exactly 12 COMPLETE trials, one FINISHED parent, 12 FINISHED children, none RUNNING, one
@@ -56,7 +58,9 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--span", type=float, default=90.0)
+    parser.add_argument("--early", type=int, default=3)
+    parser.add_argument("--early-span", type=float, default=60.0)
+    parser.add_argument("--span", type=float, default=150.0)
     parser.add_argument("--dir", default=None, help="work dir (default: a fresh temp dir)")
     opts = parser.parse_args()
     rng = random.Random(opts.seed)
@@ -64,18 +68,23 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"work dir {workdir}; seed {opts.seed}", flush=True)
     for kill in range(1, opts.kills + 1):
-        delay = rng.uniform(0.0, opts.span)
+        early = kill <= opts.early
+        delay = rng.uniform(0.0, opts.early_span if early else opts.span)
         proc, lines = start(workdir, opts.trials)
-        began = time.monotonic()
+        if not early:  # time the kill from the moment the study is open
+            deadline = time.monotonic() + 900
+            while proc.poll() is None and time.monotonic() < deadline and not any(
+                    x.startswith("[sweep] study") for x in lines):
+                time.sleep(0.05)
+        point = f"{delay:5.1f} s after {'the start' if early else 'the study opened'}"
         try:
             proc.wait(timeout=delay)
-            print(f"kill {kill:2d}: the run ended by itself after "
-                  f"{time.monotonic() - began:.1f} s (rc {proc.returncode}) before its kill "
-                  f"at {delay:.1f} s; last line: {lines[-1] if lines else ''}", flush=True)
+            print(f"kill {kill:2d}: the run ended by itself (rc {proc.returncode}) before its "
+                  f"kill at {point}; last line: {lines[-1] if lines else ''}", flush=True)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            print(f"kill {kill:2d}: kill -9 at {delay:5.1f} s; last line: "
+            print(f"kill {kill:2d}: kill -9 at {point}; last line: "
                   f"{(lines[-1] if lines else '(nothing printed yet)')[:110]}", flush=True)
     proc, lines = start(workdir, opts.trials)
     proc.wait(timeout=3600)
