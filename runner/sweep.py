@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
+import os
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,11 +28,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, sweep_report, tracking, train
-from runner.errors import first_line
+from runner.errors import RunnerError, first_line
 
 TRIAL_TAG = tracking.SWEEP_TAG + "trial"
 PARAMS_TAG = tracking.SWEEP_TAG + "params"
+STUDY_TAG = tracking.SWEEP_TAG + "study"  # <storage>#<study name>, for people
+STUDY_UID_TAG = tracking.SWEEP_TAG + "study_uid"  # the study's uid, to adopt an unstored parent
 LOWER_IS_BETTER = train.LOWER_IS_BETTER
+KILL_AT_ENV = "RUNNER_TEST_KILL_AT"
 
 _current: Sweep | None = None
 
@@ -37,6 +43,33 @@ _current: Sweep | None = None
 def current() -> Sweep | None:
     """The sweep this process is running, if any."""
     return _current
+
+
+def kill_point(name: str) -> None:
+    """Fault injection for the reliability tests: kill -9 this process (and its JVM, when it
+    leads its process group) at the named point of a sweep when $RUNNER_TEST_KILL_AT names it;
+    ``<name>+<seconds>`` kills that long after the point is reached, from a timer thread."""
+    wanted, _, delay = os.environ.get(KILL_AT_ENV, "").partition("+")
+    if wanted != name:
+        return
+    if delay:
+        threading.Timer(float(delay), _kill_now).start()
+    else:
+        _kill_now()
+
+
+def _kill_now() -> None:
+    if os.getpgid(0) == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class StudyKey:
+    """Which Optuna study a parent run belongs to: a label for people, a uid to find it by."""
+
+    label: str
+    uid: str
 
 
 @dataclass
@@ -63,6 +96,10 @@ class Sweep:
         self.experiment = ""
         self.best: Best | None = None
         self.study: Any = None  # an optuna Study, set by the Optuna sweeper for the plots
+        # set by the Optuna sweeper, whose study is the truth: trial number -> the MLflow status
+        # its run must end with, and Optuna's best trial number
+        self.outcomes: Callable[[], dict[int, str]] | None = None
+        self.best_trial: Callable[[], int | None] | None = None
         self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
         # trial number -> (child run id, value) of the runs a resumed parent holds FINISHED
         self.finished_before: dict[int, tuple[str, float]] = {}
@@ -76,12 +113,14 @@ class Sweep:
         self._job_groups: dict[str, Any] = {}  # Spark job group of each running trial -> its
         #                                        SparkContext, for cancel_trials
 
-    def open(self, resume_run_id: str | None = None) -> str:
-        """Create the parent run, or re-attach to ``resume_run_id`` if the store has it."""
+    def open(self, resume_run_id: str | None = None, study: StudyKey | None = None) -> str:
+        """Create the parent run, or re-attach to ``resume_run_id`` if the store has it, or to
+        the parent run tagged with ``study``'s uid (created by a run killed before it stored
+        the parent's id)."""
         with self._lock:
-            return self.parent_run_id or self._open(resume_run_id)
+            return self.parent_run_id or self._open(resume_run_id, study)
 
-    def _open(self, resume_run_id: str | None) -> str:
+    def _open(self, resume_run_id: str | None, study: StudyKey | None) -> str:
         tracking.check_store(self.config.tracking.uri)  # an unreachable server: before the JVM
         # the JVM starts, and reads the data unless it is swept, while MLflow sets up its store
         if any(key.lstrip("+~").split(".")[0] == "data" for key in self.swept):
@@ -90,13 +129,24 @@ class Sweep:
             train.prefetch(self.config)
         tracking.configure(self.config.tracking)
         self.experiment = tracking.experiment_id(self.config.tracking.experiment_name)
-        if resume_run_id and tracking.reopen_parent(resume_run_id):
+        resumed = resume_run_id is not None and tracking.reopen_parent(resume_run_id)
+        adopt = (None if resumed or study is None
+                 else tracking.find_parent(self.experiment, STUDY_UID_TAG, study.uid))
+        if resumed and resume_run_id is not None:
             self.parent_run_id = resume_run_id
             self._resume()
+        elif adopt is not None and tracking.reopen_parent(adopt):
+            self.parent_run_id = adopt
+            self._log_sweep_inputs()  # the killed run may not have logged them
+            self._resume()
         else:
-            self.parent_run_id = tracking.start_parent(self.experiment, self._name(), self._tags())
+            tags = self._tags() | ({STUDY_TAG: study.label, STUDY_UID_TAG: study.uid}
+                                   if study else {})
+            self.parent_run_id = tracking.start_parent(self.experiment, self._name(), tags)
+            kill_point("parent-run")
             self._log_sweep_inputs()
         atexit.register(self._end_on_exit)  # a Ctrl-C or a crash must not leave it RUNNING
+        assert self.parent_run_id is not None
         return self.parent_run_id
 
     def _name(self) -> str:
@@ -151,6 +201,14 @@ class Sweep:
         with self._spark_jobs(cfg, number, swept):
             result = train.run(cfg, overrides, extra_tags=tags, parent_run_id=parent,
                                log_model=policy == "all")
+        value = result.metrics.get(result.primary, math.nan)
+        if math.isnan(value):  # Optuna fails the trial: its run must not stay FINISHED
+            why = (f"evaluation.primary={result.primary} is NaN" if result.primary in
+                   result.metrics else f"evaluation.primary={result.primary} was not computed "
+                   f"(evaluation.metrics has {sorted(result.metrics)})")
+            tracking.mark_failed(result.run_id, f"RunnerError: {why}")
+            raise RunnerError(why)
+        kill_point("trial-ended")
         with self._lock:
             self.run_ids[number] = result.run_id
             if self._beats(result.value):
@@ -224,8 +282,7 @@ class Sweep:
             if self.finished or not self.parent_run_id:
                 return
             self.finished = True
-        children = tracking.child_runs(self.experiment, self.parent_run_id)
-        tracking.kill_running(children)
+        children = self._reconcile(tracking.child_runs(self.experiment, self.parent_run_id))
         best = self._best_child(children)
         # the best model's logging (mostly Spark's and MLflow's I/O) runs beside the report
         # (Optuna's plots, drawn with pyplot, which wants this thread)
@@ -239,13 +296,35 @@ class Sweep:
             sweep_report.log_results(self, children, best)
             if model is not None:
                 model.result()
+        kill_point("best-model")
         tracking.end_parent(self.parent_run_id, status)
         sweep_report.say(sweep_report.summary(self, children, best, status))
+
+    def _reconcile(self, children: list[tracking.ChildRun]) -> list[tracking.ChildRun]:
+        """Child runs' statuses made to agree with the study's trial states (the study is the
+        truth: a run can end FINISHED before an interruption kept Optuna from hearing of it, or
+        stay RUNNING after a kill); without a study, runs left RUNNING become KILLED."""
+        outcomes = self.outcomes() if self.outcomes else {}
+        wanted = {}
+        for c in children:
+            status = outcomes.get(_trial_number(c), "KILLED" if c.status == "RUNNING" else
+                                  c.status)
+            if status != c.status:
+                wanted[c.run_id] = status
+        if not wanted:
+            return children
+        tracking.set_statuses(wanted)
+        return [tracking.ChildRun(c.run_id, wanted.get(c.run_id, c.status), c.metrics, c.tags)
+                for c in children]
 
     def _best_child(self, children: list[tracking.ChildRun]) -> tracking.ChildRun | None:
         done = [c for c in children if c.status == "FINISHED" and self.primary in c.metrics]
         if not done:
             return None
+        number = self.best_trial() if self.best_trial else None
+        chosen = [c for c in done if number is not None and _trial_number(c) == number]
+        if chosen:  # Optuna's best trial: ties between equal values broken as Optuna does
+            return chosen[-1]
         pick = max if self.greater else min
         return pick(done, key=lambda c: c.metrics[self.primary])
 

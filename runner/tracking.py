@@ -639,6 +639,35 @@ def start_parent(experiment: str, name: str, tags: dict[str, str]) -> str:
     return str(MlflowClient().create_run(experiment, tags=tags, run_name=name).info.run_id)
 
 
+def find_parent(experiment: str, tag: str, value: str) -> str | None:
+    """The newest top-level run of the experiment whose ``tag`` is ``value``, if any."""
+    from mlflow import MlflowClient
+
+    runs = MlflowClient().search_runs(
+        [experiment], filter_string=f"tags.`{tag}` = '{value}'",
+        order_by=["attributes.start_time DESC"], max_results=100)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return str(parents[0].info.run_id) if parents else None
+
+
+def set_statuses(statuses: dict[str, str]) -> None:
+    """Run id -> FINISHED, FAILED or KILLED, for runs whose status must change."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for run_id, status in statuses.items():
+        client.set_terminated(run_id, status)
+
+
+def mark_failed(run_id: str, error: str) -> None:
+    """A run that ended FINISHED but whose trial failed (no usable value): FAILED, with why."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_tag(run_id, ERROR_TAG, error[:5000])
+    client.set_terminated(run_id, "FAILED")
+
+
 def reopen_parent(run_id: str) -> bool:
     """Mark an interrupted parent run RUNNING again; False when the store does not have it."""
     from mlflow import MlflowClient

@@ -237,3 +237,37 @@ def test_parallel_seeded_sweep_asks_the_same_trials_whatever_order_they_end_in(
     odd = _toy_sweep(tmp_path / "odd", "1,3,5,7")
     assert len(even) == 8
     assert even == odd
+
+
+def test_child_statuses_follow_the_study_and_the_best_is_optunas_on_a_tie(
+        mlflow_uri: str) -> None:
+    import mlflow
+
+    from runner import sweep as sweep_mod
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment("ties")
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+    for value in (0.9, 0.95, 0.95):  # trials 1 and 2 tie
+        study.tell(study.ask(dist), value)
+    study.tell(study.ask(dist), state=optuna.trial.TrialState.FAIL)  # its run had FINISHED
+    statuses = ["FINISHED", "RUNNING", "FINISHED", "FINISHED"]  # 1: a kill before the end
+    children = []
+    for number, status in enumerate(statuses):
+        with mlflow.start_run(tags={sweep_mod.TRIAL_TAG: str(number)}) as run:
+            mlflow.log_metric("accuracy", study.trials[number].value or 0.0)
+        mlflow.MlflowClient().set_terminated(run.info.run_id, status)
+        children.append(tracking.ChildRun(run.info.run_id, status,
+                                          {"accuracy": study.trials[number].value or 0.0},
+                                          {sweep_mod.TRIAL_TAG: str(number)}))
+    sweep = sweep_mod.Sweep(make_config([]), "optuna", ["x"], 4)
+    sweep.outcomes = lambda: study_mod.mlflow_statuses(study)
+    sweep.best_trial = lambda: study_mod.best_number(study)
+    fixed = sweep._reconcile(children)
+    assert [c.status for c in fixed] == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
+    stored = [mlflow.get_run(c.run_id).info.status for c in children]
+    assert stored == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
+    best = sweep._best_child(fixed)
+    assert best is not None
+    assert best.tags[sweep_mod.TRIAL_TAG] == str(study.best_trial.number)

@@ -24,7 +24,7 @@ from runner import sweep as runner_sweep
 from runner.errors import RunnerError, first_line
 from runner.sweep_report import say
 
-from . import parallel
+from . import lock, parallel
 from . import space as space_mod
 from . import study as study_mod
 
@@ -41,7 +41,7 @@ class OptunaSweeper(Sweeper):
         self.sampler_cfg = sampler
         self.direction = getattr(direction, "name", str(direction))
         self.storage, self.study_name, self.new_study = storage, study_name, new_study
-        self.n_trials, self.n_jobs = n_trials, max(1, n_jobs)
+        self.n_trials, self.n_jobs = n_trials, n_jobs
         self.max_failure_rate, self.params = max_failure_rate, params or {}
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
@@ -63,19 +63,55 @@ class OptunaSweeper(Sweeper):
             sys.exit(f"runner: error: {exc}")
 
     def _sweep(self, arguments: list[str]) -> Any:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._validate()
         space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
         if not space.distributions:
             raise RunnerError("nothing to search: give hydra.sweeper.params or sweep overrides "
                               "such as 'model.regParam=interval(0.001,1.0)'")
-        n_trials = self._n_trials(space)
         storage = study_mod.storage_url(self.storage)
-        wanted = study_mod.fingerprint(space, self.config, self.direction)
         name = self.study_name or str(self.config.hydra.job.name)
-        study = study_mod.open_study(storage, name, self.new_study, wanted)
-        run = self._attach(study, space, n_trials)
+        # one sweep of a study at a time, refused here: before the JVM, the MLflow store and
+        # Optuna's import (two copies would tell each other's trials and register twice)
+        sweep_lock = lock.SweepLock(storage, name)
+        sweep_lock.acquire()
+        try:
+            return self._run_study(space, storage, name, sweep_lock)
+        finally:
+            sweep_lock.release()
+
+    def _validate(self) -> None:
+        """The sweeper's own keys, checked before anything starts (one line each)."""
+        if self.n_trials < 1:
+            raise RunnerError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 1")
+        if self.n_jobs < 1:
+            raise RunnerError(f"hydra.sweeper.n_jobs={self.n_jobs}: must be at least 1")
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            raise RunnerError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be "
+                              "between 0 and 1")
+        study_mod.check_storage(study_mod.storage_url(self.storage, create_dir=False))
+        evaluation = self.config.get("evaluation")
+        if evaluation is None or evaluation.get("primary") is None:
+            return  # not runner's task: the task's return value is optimized as it is
+        primary = runner_sweep.train.enum_value(evaluation.primary)
+        wanted = "minimize" if primary in runner_sweep.LOWER_IS_BETTER else "maximize"
+        if self.direction != wanted:
+            raise RunnerError(
+                f"hydra.sweeper.direction={self.direction} disagrees with evaluation.primary="
+                f"{primary}, which is {'lower' if wanted == 'minimize' else 'higher'} is better: "
+                f"set hydra.sweeper.direction={wanted} (or pick another evaluation.primary)")
+
+    def _run_study(self, space: space_mod.SearchSpace, storage: str, name: str,
+                   sweep_lock: lock.SweepLock) -> Any:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        n_trials = self._n_trials(space)
+        wanted = study_mod.fingerprint(space, self.config, self.direction)
+        runner_sweep.kill_point("storage")
+        study = study_mod.open_study(study_mod.open_storage(storage), name, self.new_study,
+                                     wanted)
+        sweep_lock.heartbeat(study)
+        run = self._attach(study, space, n_trials, storage)
         recovered = study_mod.tell_finished(study, run.finished_before if run else {})
         killed = study_mod.fail_interrupted(study)
         study.sampler = self._sampler(space, len(study.trials))
@@ -107,15 +143,22 @@ class OptunaSweeper(Sweeper):
         sampler = instantiate(cfg)
         return sampler(space_mod.grid(space.distributions)) if self._is_grid() else sampler
 
-    def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int
-                ) -> runner_sweep.Sweep | None:
+    def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
+                storage: str) -> runner_sweep.Sweep | None:
         """Point runner's sweep at this study and its (possibly resumed) MLflow parent run."""
         run = runner_sweep.current()
         if run is None:
             return None
         run.swept, run.total, run.study = list(space.distributions), n_trials, study
-        parent = run.open(study.user_attrs.get(study_mod.PARENT_ATTR))
-        study.set_user_attr(study_mod.PARENT_ATTR, parent)
+        run.outcomes = lambda: study_mod.mlflow_statuses(study)
+        run.best_trial = lambda: study_mod.best_number(study)
+        # the parent is tagged with the study's uid before its id is stored in the study: a
+        # kill in between leaves a parent the next run finds by the tag and adopts
+        key = runner_sweep.StudyKey(f"{study_mod.shown_url(storage)}#{study.study_name}",
+                                    str(study.user_attrs[study_mod.UID_ATTR]))
+        parent = run.open(study.user_attrs.get(study_mod.PARENT_ATTR), key)
+        if study.user_attrs.get(study_mod.PARENT_ATTR) != parent:
+            study.set_user_attr(study_mod.PARENT_ATTR, parent)
         return run
 
     def _optimize(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import time
+import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.errors import RunnerError
+from runner.errors import RunnerError, first_line
 
+from . import lock
 from .space import SearchSpace
 
 if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
@@ -20,6 +25,8 @@ if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans 
 ATTR = "runner."  # prefix of the study's user attributes that runner owns
 PARENT_ATTR = ATTR + "mlflow_parent_run_id"
 INTERRUPTED_ATTR = ATTR + "interrupted_trials"  # numbers of trials an interruption ended
+UID_ATTR = ATTR + "study_uid"  # tags the MLflow parent run, to find it if its id was not stored
+SETUP_KEYS = ("direction", "space", "space_text", "base_config")
 # Top-level config groups that say where a trial runs, not what it computes
 _NOT_COMPARED = ("hydra", "spark", "serving", "predict")
 
@@ -84,19 +91,73 @@ def differences(study: optuna.Study, wanted: Fingerprint) -> list[str]:
     return lines
 
 
-def storage_url(storage: str | None) -> str:
+def storage_url(storage: str | None, create_dir: bool = True) -> str:
     """The storage URL with a relative sqlite path made absolute (and its folder created)."""
     from .config import DEFAULT_STORAGE
 
     url = storage or DEFAULT_STORAGE
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:///") and create_dir:
         os.makedirs(os.path.dirname(url[len("sqlite:///"):]), exist_ok=True)
     return url
 
 
-def open_study(storage: str, name: str, new_study: bool, wanted: Fingerprint) -> optuna.Study:
+def check_storage(url: str) -> None:
+    """A URL SQLAlchemy can use (scheme and driver known), checked before anything starts."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise RunnerError(f"hydra.sweeper.storage={url!r}: not a database URL SQLAlchemy can "
+                          f"use ({exc}); e.g. sqlite:///outputs/optuna.db") from None
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, to show or to tag runs with."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The storage, created under a lock (two processes creating it at once race). A storage
+    that cannot be opened and holds no study (a creation cut short) is moved aside, not deleted,
+    and created again; one holding studies is reported."""
+    import optuna
+
+    with lock.creating(url):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as exc:
+            path = lock.sqlite_path(url)
+            if path is None or _has_studies(path):
+                raise RunnerError(f"hydra.sweeper.storage={url}: cannot open the Optuna storage: "
+                                  f"{first_line(exc)}") from exc
+            aside = f"{path}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(path, aside)
+            from runner.sweep_report import say
+
+            say(f"[sweep] {path}: a storage whose creation was cut short, with no study, "
+                f"moved to {aside} and created again")
+            return optuna.storages.RDBStorage(url)
+
+
+def _has_studies(path: str) -> bool:
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+            (count,) = db.execute("SELECT count(*) FROM studies").fetchone()
+    except sqlite3.OperationalError as exc:  # no studies table: none was ever created
+        return "no such table" not in str(exc)
+    except sqlite3.DatabaseError:  # not a database (cut short while the file began)
+        return os.path.getsize(path) > 4096
+    return int(count) > 0
+
+
+def open_study(storage: str | optuna.storages.BaseStorage, name: str, new_study: bool,
+               wanted: Fingerprint) -> optuna.Study:
     """Resume the study of this name when it matches, else refuse; with ``new_study`` resume the
     first of ``name``, ``name-2``, ... that matches, or create the next free name."""
     import optuna
@@ -107,25 +168,50 @@ def open_study(storage: str, name: str, new_study: bool, wanted: Fingerprint) ->
         if candidate not in existing:
             return _create(storage, candidate, wanted)
         study = optuna.load_study(study_name=candidate, storage=storage)
+        _complete_setup(study, wanted)
         diffs = differences(study, wanted)
         if not diffs:
             return study
         if not new_study:
             raise RunnerError(
-                f"study {candidate!r} in {storage} was started with another setup:\n"
+                f"study {candidate!r} in {_url(storage)} was started with another setup:\n"
                 + "\n".join(diffs) + "\nTo keep both, start a new study with "
                 "hydra.sweeper.new_study=true (or pick hydra.sweeper.study_name=...); to resume "
                 "it, run the command it was started with.")
     raise AssertionError("unreachable: there is always a free name")
 
 
-def _create(storage: str, name: str, wanted: Fingerprint) -> optuna.Study:
+def _url(storage: str | optuna.storages.BaseStorage) -> str:
+    return storage if isinstance(storage, str) else str(getattr(storage, "url", storage))
+
+
+def _create(storage: str | optuna.storages.BaseStorage, name: str, wanted: Fingerprint
+            ) -> optuna.Study:
     import optuna
 
     study = optuna.create_study(study_name=name, storage=storage, direction=wanted.direction)
-    for key, value in wanted.attrs().items():
-        study.set_user_attr(key, value)
+    _complete_setup(study, wanted)
     return study
+
+
+def _complete_setup(study: optuna.Study, wanted: Fingerprint) -> None:
+    """Store the setup attributes a study has not got yet. Optuna stores one attribute per call:
+    a kill between them leaves part of the setup, which would read as another setup forever. A
+    study with no trial yet has run nothing, so this command's setup is its setup."""
+    from runner.sweep import kill_point
+
+    stored = study.user_attrs
+    if study.trials or all(ATTR + key in stored for key in SETUP_KEYS):
+        if UID_ATTR not in stored:  # a study from before runner tagged its parent run
+            study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
+        return
+    missing = {k: v for k, v in wanted.attrs().items() if k not in stored}
+    for number, (key, value) in enumerate(missing.items()):
+        study.set_user_attr(key, value)
+        if number == 0:
+            kill_point("study-setup")
+    if UID_ATTR not in stored:
+        study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
 
 
 def tell_finished(study: optuna.Study, finished: dict[int, tuple[str, float]]) -> int:
@@ -196,3 +282,28 @@ def tell(study: optuna.Study, trial: optuna.Trial | int, value: float | None = N
     except RuntimeError as exc:
         if "Study.stop" not in str(exc):
             raise
+
+
+def mlflow_statuses(study: optuna.Study) -> dict[int, str]:
+    """Trial number -> the status its MLflow run must have: FINISHED for a COMPLETE trial,
+    FAILED for a failed one, KILLED for one an interruption ended (it does not count)."""
+    from optuna.trial import TrialState
+
+    skip = interrupted(study)
+    statuses = {}
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            statuses[t.number] = "FINISHED"
+        elif t.state == TrialState.FAIL:
+            statuses[t.number] = "KILLED" if t.number in skip else "FAILED"
+        else:
+            statuses[t.number] = "KILLED"  # RUNNING or WAITING once the sweep has ended
+    return statuses
+
+
+def best_number(study: optuna.Study) -> int | None:
+    """Optuna's best trial (ties broken by Optuna), the one runner reports and registers."""
+    try:
+        return int(study.best_trial.number)
+    except ValueError:  # no COMPLETE trial
+        return None
