@@ -7,14 +7,22 @@ everything else goes to Hydra (overrides, ``-m``, ``--cfg``, ``--help``, ``--con
 from __future__ import annotations
 
 import gc
+import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import hydra
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from runner import schemas
 from runner.errors import RunnerError
 from runner.schemas import register_configs
 
@@ -26,10 +34,12 @@ def _is_multirun() -> bool:
 
 
 def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """In a single run a RunnerError is one line on stderr and exit 1; in a sweep it propagates."""
+    """The config checked first; in a single run a RunnerError is one line on stderr and exit 1,
+    in a sweep it propagates (the trial fails)."""
 
     def wrapped(cfg: DictConfig) -> Any:
         try:
+            schemas.check(cfg)  # before anything starts: a JVM, an MLflow run
             return fn(cfg)
         except RunnerError as exc:
             if _is_multirun():
@@ -67,6 +77,81 @@ def predict_task(cfg: DictConfig) -> None:
     predict.main(cfg)
 
 
+class ConfigCheck(Callback):
+    """Hydra callback (conf/config.yaml): a sweep's base config is checked before the sweep
+    starts anything, so a mistake is one line and no JVM, MLflow run or Optuna trial exists.
+
+    Hydra turns a callback's exceptions into warnings and goes on, hence the exit here.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from runner import features, models
+
+        try:  # the sweep's values aside; each trial checks its own config when it starts
+            schemas.check(config)
+            features.check(config.features, config.data)
+            models.check(config.model)
+        except RunnerError as exc:
+            print(f"runner: error: {exc}", file=sys.stderr)
+            sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """A Hydra or OmegaConf error as one line naming the key; for an unknown key the nearest
+    defined one instead of Hydra's hint to add it with ``+`` (which would be ignored)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else None
+    if isinstance(exc, OmegaConfBaseException):
+        cause = exc
+    unknown = isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and "not in" in str(cause)
+    if cause is not None and unknown and getattr(cause, "full_key", None):
+        suggestion = _suggest(cause)
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        return f"{cause.full_key}: no such key in runner's config{hint}"
+    # a missing group option: the options say enough without the search path or the schemas
+    text = re.sub(r"\s*\bbase_\w+", "", str(exc).split("Config search path:")[0])
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if cause is not None and cause is not exc:
+        lines.append(schemas.describe_omegaconf_error(cause))
+    return " ".join(lines) or type(exc).__name__
+
+
+def _suggest(error: OmegaConfBaseException) -> str | None:
+    import dataclasses
+
+    schema = getattr(error, "object_type", None)
+    full_key = str(getattr(error, "full_key", ""))
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return None
+    prefix, _, key = full_key.rpartition(".")
+    names = [f.name for f in dataclasses.fields(schema)]
+    return schemas._nearest(key, names, f"{prefix}." if prefix else "")
+
+
+@contextmanager
+def _errors_as_one_line() -> Iterator[None]:
+    """Hydra's compose errors raised (not printed over several lines) and printed as one line.
+
+    ``HYDRA_FULL_ERROR=1`` makes Hydra raise instead of printing; a user who set it gets the
+    traceback, as Hydra promises.
+    """
+    user_asked = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException, RunnerError) as exc:
+        if user_asked == "1":
+            raise
+        text = str(exc) if isinstance(exc, RunnerError) else one_line(exc)
+        print(f"runner: error: {text}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if user_asked is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = user_asked
+        GlobalHydra.instance().clear()  # main() can be called again in the same process
+
+
 def _hydra(fn: Callable[[DictConfig], Any]) -> Callable[[], Any]:
     return hydra.main(version_base="1.3", config_path="conf", config_name="config")(
         _user_errors_exit(fn)
@@ -97,15 +182,17 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     task = args.pop(0) if args and args[0] in TASKS else "train"
     register_configs()
+    argv0 = sys.argv[0] if sys.argv else "runner"
     try:
         if task == "reproduce":
             from runner import reproduce
 
             sys.exit(reproduce.main(args))
         _check_cwd(args)
-        sys.argv = [sys.argv[0], *args]
+        sys.argv = [argv0, *args]
         tasks = {"train": train_task, "serve": serve_task, "predict": predict_task}
-        _hydra(tasks[task])()
+        with _errors_as_one_line():
+            _hydra(tasks[task])()
     finally:
         # Everything is recorded by now. Interpreter teardown would collect the py4j proxies of
         # the run one by one, each calling into the exiting JVM: ~1 s of a cold run spent after

@@ -7,8 +7,11 @@ parameter name and type against the class before the JVM starts.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import re
+from dataclasses import dataclass
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +29,78 @@ ALLOWED_MODULES = (
 DENIED_CLASSES = frozenset({"pyspark.ml.feature.SQLTransformer"})
 # keys of a spec that runner reads itself and never passes to Spark
 RUNNER_KEYS = frozenset({"_target_"})
+# Spark accepts maxIter=0 (its validator says >= 0) and then fits nothing: the "model" is its
+# initial state (issue 13: maxIter=0 trained and was promoted). Refused with this note.
+STRICTER = {"maxIter": (">=", 1.0, "Spark accepts 0 but then trains no iteration: a useless model")}
+
+_NUM = r"-?\d+(?:\.\d+)?"
+# pyspark's Param docs quote the Scala ParamValidators: "(>= 0)", "(>=1)", "(> 0)"
+_PAREN = re.compile(rf"\(\s*(>=|>|<=|<)\s*({_NUM})\s*\)")
+# "Must be >= 0", "Must be >=2", "should be >= 0", "Should be greater than 0", "must be > 1"
+_MUST = re.compile(rf"(?:must|should) be\s*(>=|>|<=|<|greater than|less than)\s*({_NUM})", re.I)
+# "in range [0, 1]", "in range (0, 1]", "in interval [0.0, 0.5)", "Must be in the range [0, 1]"
+_INTERVAL = re.compile(
+    rf"in (?:the )?(?:range|interval)\s*([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])", re.I)
+# "(>= 1) or disable checkpoint (-1)": one value outside the range that switches a feature off
+_SPECIAL = re.compile(rf"\bor [^()]*\(({_NUM})\)")
+_WORDS = {"greater than": ">", "less than": "<"}
+_OPS = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__}
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric Spark param, as its doc string states them."""
+
+    bounds: tuple[tuple[str, float], ...]  # every (op, limit) must hold
+    special: tuple[float, ...] = ()  # values allowed besides (checkpointInterval's -1)
+    text: str = ""  # the range as the doc says it: ">= 0", "in [0, 1]", ">= 1 or -1"
+
+    def holds(self, value: float) -> bool:
+        if value in self.special:
+            return True
+        return all(_OPS[op](float(value), limit) for op, limit in self.bounds)
+
+
+def doc_range(doc: str) -> Range | None:
+    """Parse the range a pyspark Param's doc states, None when it states none.
+
+    Only phrases that bound the param itself count: "(>= 0)", "must be >= 2", "in range [0, 1]";
+    conditional ones ("if this is an integer >= 1 ...") do not match.
+    """
+    bounds: list[tuple[str, float]] = []
+    texts: list[str] = []
+    for op, num in [*_PAREN.findall(doc), *_MUST.findall(doc)]:
+        op = _WORDS.get(op.lower(), op)
+        if (op, float(num)) not in bounds:
+            bounds.append((op, float(num)))
+            texts.append(f"{op} {num}")
+    for left, low, high, right in _INTERVAL.findall(doc):
+        for bound in ((">=" if left == "[" else ">", float(low)),
+                      ("<=" if right == "]" else "<", float(high))):
+            if bound not in bounds:
+                bounds.append(bound)
+        texts.append(f"in {left}{low}, {high}{right}")
+    if not bounds:
+        return None
+    special = tuple(float(v) for v in _SPECIAL.findall(doc))
+    text = " and ".join(texts) + "".join(f" or {v}" for v in _SPECIAL.findall(doc))
+    return Range(tuple(bounds), special, text)
+
+
+@functools.cache
+def param_range(cls: type, name: str) -> Range | None:
+    """The range of ``cls``'s numeric param ``name`` from its doc, tightened by ``STRICTER``."""
+    from pyspark.ml.param import Param
+
+    param = getattr(cls, name, None)
+    if not isinstance(param, Param):
+        return None
+    found = doc_range(param.doc or "")
+    if name in STRICTER:
+        op, limit, why = STRICTER[name]
+        bounds = tuple(b for b in (found.bounds if found else ()) if b[0] not in (">=", ">"))
+        return Range(((op, limit), *bounds), (), f"{op} {limit:g} ({why})")
+    return found
 
 
 def _refuse(target: Any, where: str, why: str) -> RunnerError:
@@ -97,10 +172,23 @@ def _check_type(cls: type, name: str, value: Any, where: str) -> None:
     if not isinstance(param, Param):
         return
     try:
-        param.typeConverter(value)
+        converted = param.typeConverter(value)
     except (TypeError, ValueError) as exc:
         raise RunnerError(f"{where}.{name}={value!r}: wrong type for {cls.__name__}: {exc}"
                           ) from exc
+    _check_range(cls, name, converted, where)
+
+
+def _check_range(cls: type, name: str, value: Any, where: str) -> None:
+    """A number outside the range Spark's validator allows (or NaN) fails here, before the JVM."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    valid = param_range(cls, name)
+    if valid is None:
+        return
+    if not valid.holds(value):  # NaN holds no bound
+        raise RunnerError(f"{where}.{name}={value!r} is out of range: {cls.__name__}.{name} "
+                          f"must be {valid.text}")
 
 
 def build(spec: Any, where: str, **extra: Any) -> Any:
