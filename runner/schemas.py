@@ -273,6 +273,13 @@ class ServingConfig:
     port: int = 5001
     workers: int = 1
     max_body_bytes: int = 1_048_576
+    # seconds: a request head, then its body, must arrive within these (else 408); a keep-alive
+    # connection with no request is closed after idle_timeout
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 1000  # per worker; beyond it a new connection gets 503 and is closed
+    access_log: bool = False  # one line per request on stderr
 
 
 class SaveMode(str, Enum):

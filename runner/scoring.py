@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +28,7 @@ INPUT_FIELDS = ("dataframe_records", "dataframe_split", "instances", "inputs")
 PARAMS = ("probabilities", "labels")
 NUMERIC = frozenset({"double", "float"})
 INTEGER = frozenset({"long", "integer"})
+INT_RANGE = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 # the lab's request: the page's example when the model takes the lab's columns
 LAB_RECORD = {"Island": "Biscoe", "CulmenLength": 48.7, "CulmenDepth": 14.1,
               "FlipperLength": 210, "BodyMass": 4450}
@@ -89,6 +92,16 @@ class Response:
     content_type: str = JSON
 
 
+_SHOWN = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 2, 60, 60, 40
+_SHOWN.maxlist = _SHOWN.maxdict = 4
+
+
+def shown(value: Any) -> str:
+    """A client's value for an error message: short whatever its size or nesting."""
+    return _SHOWN.repr(value)
+
+
 def error(message: str, status: int = 400, error_code: str = "BAD_REQUEST") -> Response:
     body = json.dumps({"error_code": error_code, "message": message})
     return Response(status, body.encode())
@@ -126,6 +139,8 @@ def prepare(body: bytes, content_type: str | None, query: str,
         columns = to_columns(data, info.inputs)
     except RequestError as exc:
         return error(str(exc), exc.status, exc.error_code)
+    except RecursionError:  # a value nested deeper than Python's stack, e.g. [[[[...]]]]
+        return error("JSON nested too deeply: send records of plain values")
     return Prepared(columns, params, len(next(iter(columns.values()))))
 
 
@@ -245,18 +260,22 @@ def _flag(name: str, value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise RequestError(f"param {name} must be true or false, got {value!r}")
+    raise RequestError(f"param {name} must be true or false, got {shown(value)}")
 
 
 def _parse_json(body: bytes) -> tuple[Any, Any]:
     try:
         doc = json.loads(body)
+    except RecursionError:  # the C scanner's own depth guard
+        raise RequestError("JSON nested too deeply: send records of plain values") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise RequestError(f"malformed JSON: {exc}") from exc
+        if "integer string conversion" in str(exc):  # Python's int-string limit
+            raise RequestError("malformed JSON: a number with over 4300 digits") from None
+        raise RequestError(f"malformed JSON: {exc}") from None
     fields = [k for k in INPUT_FIELDS if k in doc] if isinstance(doc, dict) else []
     extra = sorted(set(doc) - set(INPUT_FIELDS) - {"params"}) if isinstance(doc, dict) else []
     if len(fields) != 1 or extra:
-        got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        got = shown(sorted(doc)) if isinstance(doc, dict) else type(doc).__name__
         raise RequestError("the JSON body must be an object with exactly one of "
                            f"{list(INPUT_FIELDS)} (and optionally 'params'); got {got}")
     data = doc[fields[0]]
@@ -271,6 +290,8 @@ def _split_to_records(split: Any) -> list[dict[str, Any]]:
     columns, rows = split["columns"], split["data"]
     if not isinstance(columns, list) or not isinstance(rows, list):
         raise RequestError("dataframe_split: columns and data must be lists")
+    if not all(isinstance(c, str) for c in columns):
+        raise RequestError("dataframe_split: columns must be a list of column names (strings)")
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != len(columns):
             raise RequestError(f"dataframe_split: row {i} must be a list of {len(columns)} values")
@@ -341,9 +362,11 @@ def _check_names(given: Mapping[str, Any], inputs: Sequence[tuple[str, str]],
                  where: str = "") -> Mapping[str, Any]:
     names = [n for n, _ in inputs]
     missing = [n for n in names if n not in given]
-    unknown = sorted(set(given) - set(names))
+    unknown = sorted(set(given) - set(names), key=str)
+    unknown = [shown(u)[1:-1] for u in unknown[:10]] + (
+        [f"and {len(unknown) - 10} more"] if len(unknown) > 10 else [])
     problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-        [f"unknown column(s) {', '.join(map(str, unknown))}"] if unknown else [])
+        [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
     if problems:
         schema = ", ".join(f"{n} ({t})" for n, t in inputs)
         raise RequestError(f"{where}{'; '.join(problems)}. The model takes: {schema}")
@@ -359,27 +382,58 @@ def _typed(name: str, kind: str, values: list[Any]) -> Any:
     if kind == "string":
         for i, v in enumerate(values):
             if v is not None and not isinstance(v, str):
-                raise RequestError(f"column {name} row {i}: expected a string, got {v!r}")
+                raise RequestError(f"column {name} row {i}: expected a string, got {shown(v)}")
         return np.array([None if v is None else str(v) for v in values], dtype=object)
     if kind == "boolean":
         return np.array([_boolean(name, i, v) for i, v in enumerate(values)], dtype=object)
-    return np.array(values, dtype=object)
+    column = np.empty(len(values), dtype=object)  # one value per row, whatever its nesting
+    for i, v in enumerate(values):
+        column[i] = v
+    return column
 
 
 def _number(name: str, kind: str, row: int, value: Any) -> float | int | None:
+    """A JSON or CSV value of a numeric column, checked to fit it.
+
+    NaN passes: Spark reads it as a missing value that the model's handleInvalid or Imputer
+    decides about. Infinities (JSON ``Infinity``, ``1e400``, CSV ``inf``) and integers too large
+    for the column are the client's mistake: no trained stage has a meaning for them.
+    """
     t = type(value)
-    if t is float or t is int:  # bool is an int subclass but not `int` itself: rejected below
-        if kind in INTEGER and t is float and not value.is_integer():
-            raise RequestError(f"column {name} row {row}: expected an integer, got {value!r}")
+    if t is float:  # bool is an int subclass but not `int` itself: rejected below
+        if math.isinf(value):
+            raise RequestError(f"column {name} row {row}: {value} is not a finite number; "
+                               "send a finite number, or null for a missing value")
+        if kind in INTEGER:
+            if not value.is_integer():
+                raise RequestError(f"column {name} row {row}: expected an integer, got {value!r}")
+            return _checked_int(name, kind, row, int(value))
         return value
+    if t is int:
+        return _checked_int(name, kind, row, value)
     if value is None:
         return None
     if t is _CsvText:
         try:
-            return float(value) if kind in NUMERIC else int(value)
+            number: float | int = float(value) if kind in NUMERIC else int(value)
         except ValueError:
             pass
-    raise RequestError(f"column {name} row {row}: expected a number ({kind}), got {value!r}")
+        else:
+            return _number(name, kind, row, number)
+    raise RequestError(f"column {name} row {row}: expected a number ({kind}), got {shown(value)}")
+
+
+def _checked_int(name: str, kind: str, row: int, value: int) -> float | int:
+    low, high = INT_RANGE.get(kind, (-(2**63), 2**63 - 1))
+    if kind in NUMERIC:
+        try:
+            return float(value) if not low <= value <= high else value
+        except OverflowError:
+            pass
+    elif low <= value <= high:
+        return value
+    raise RequestError(f"column {name} row {row}: the integer {shown(value)} is out of range for "
+                       f"a {kind} column")
 
 
 def _boolean(name: str, row: int, value: Any) -> bool | None:
@@ -387,7 +441,7 @@ def _boolean(name: str, row: int, value: Any) -> bool | None:
         return value
     if isinstance(value, _CsvText) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise RequestError(f"column {name} row {row}: expected true or false, got {value!r}")
+    raise RequestError(f"column {name} row {row}: expected true or false, got {shown(value)}")
 
 
 def format_predictions(outputs: Mapping[str, np.ndarray], params: Mapping[str, bool],

@@ -22,21 +22,27 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from runner import __version__, scorers, scoring, tracking
-from runner.errors import RunnerError
+from runner.errors import RunnerError, first_line
 from runner.scoring import ModelInfo, Response
 
 MAX_HEAD_BYTES = 16_384
+MAX_HEADERS = 100
 MAX_BATCH_ROWS = 1024  # rows scored in one model call; a larger request is scored alone
+# input read beyond the request in flight before a connection stops reading (a pipelining
+# client): with the head and body limits, what one connection can make the server hold
+READ_AHEAD_BYTES = 65_536
+WRITE_HIGH_WATER = 65_536  # answers a client has not read: over this, its requests wait
 LINGER_S = 1.0
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 REASONS = {200: "OK", 100: "Continue", 400: "Bad Request", 404: "Not Found",
-           405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
-           415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
-           500: "Internal Server Error"}
+           405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
+           413: "Payload Too Large", 415: "Unsupported Media Type",
+           431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           503: "Service Unavailable"}
 T = TypeVar("T")
 
 
@@ -84,10 +90,37 @@ class App:
 def _guarded(function: Callable[..., T], *args: Any) -> T | Response:
     try:
         return function(*args)
-    except Exception:  # a bug of ours, not the client's: say so, keep serving
-        traceback.print_exc(file=sys.stderr)
+    except Exception as exc:  # a bug of ours, not the client's: say so in one line, keep serving
+        log_error("internal error while answering a request", exc)
         return scoring.error("internal error while scoring; see the server log", 500,
                              "INTERNAL_ERROR")
+
+
+def log_error(what: str, exc: BaseException | None) -> None:
+    """One line on stderr: a traceback per request would bury the log under load."""
+    where = ""
+    if exc is not None and exc.__traceback__ is not None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" (at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
+    detail = f": {type(exc).__name__}: {first_line(exc)}" if exc is not None else ""
+    sys.stderr.write(f"runner serve: {what}{detail}{where}\n")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one connection may take: sizes, timeouts (s), connections per worker."""
+
+    max_body: int
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 1000
+    access_log: bool = False
+
+    @classmethod
+    def of(cls, serving: Any) -> Limits:
+        return cls(serving.max_body_bytes, serving.header_timeout, serving.body_timeout,
+                   serving.idle_timeout, serving.max_connections, serving.access_log)
 
 
 class HttpError(Exception):
@@ -106,6 +139,7 @@ class Request:
     content_type: str | None
     body: bytes
     keep_alive: bool
+    started: float = 0.0  # perf_counter when complete, for the access log
 
 
 def encode(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
@@ -121,6 +155,8 @@ def parse_head(buf: bytearray, end: int, max_body: int) -> tuple[Request, int]:
     """The request line and headers in ``buf[:end]``; returns the request (body empty) and the
     body's length. Raises HttpError for anything malformed, chunked or oversize."""
     lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    if len(lines) > MAX_HEADERS + 1:
+        raise HttpError(431, f"over {MAX_HEADERS} header lines")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise HttpError(400, "malformed HTTP request line")
@@ -146,57 +182,169 @@ def parse_head(buf: bytearray, end: int, max_body: int) -> tuple[Request, int]:
     return request, length
 
 
+class Connections:
+    """One worker's open connections: enforces serving.max_connections and, on a timer that
+    ticks a few times per timeout, closes those past their deadline. A sweep instead of a timer
+    per request keeps the request path to two float assignments."""
+
+    def __init__(self, limits: Limits, loop: asyncio.AbstractEventLoop) -> None:
+        self.limits, self.loop = limits, loop
+        self.open: set[HttpConnection] = set()
+        shortest = min(limits.header_timeout, limits.body_timeout, limits.idle_timeout)
+        self.tick = min(1.0, max(0.02, shortest / 4))
+        self.timer = loop.call_later(self.tick, self.sweep)
+
+    def sweep(self) -> None:
+        now = self.loop.time()
+        for connection in [c for c in self.open if c.deadline <= now]:
+            connection.time_out()
+        self.timer = self.loop.call_later(self.tick, self.sweep)
+
+    def close(self) -> None:
+        self.timer.cancel()
+
+
+def protocol_factory(app: App, limits: Limits, executor: ThreadPoolExecutor | None,
+                     loop: asyncio.AbstractEventLoop) -> tuple[Callable[[], HttpConnection],
+                                                              Connections]:
+    """What ``loop.create_server`` needs, and the connections it will make (close it after)."""
+    batcher = None if executor is not None else Batcher(app, loop)
+    connections = Connections(limits, loop)
+    return lambda: HttpConnection(app, connections, executor, batcher), connections
+
+
 class HttpConnection(asyncio.Protocol):
     """One keep-alive connection: requests are answered in order, one at a time.
 
     POST /invocations goes to the Spark executor (``executor``) or, on the compiled scorer, to
     the worker's ``batcher``; the connection reads its next request once that one is answered.
+    What a client can make it hold is bounded: a head, a body, READ_AHEAD_BYTES of pipelined
+    input (then it stops reading) and WRITE_HIGH_WATER of unread answers (then it stops
+    answering and reading). ``deadline`` is when the sweep of ``Connections`` times it out.
     """
 
-    def __init__(self, app: App, max_body: int, executor: ThreadPoolExecutor | None,
+    def __init__(self, app: App, connections: Connections, executor: ThreadPoolExecutor | None,
                  batcher: Batcher | None = None) -> None:
-        self.app, self.max_body, self.executor, self.batcher = app, max_body, executor, batcher
+        self.app, self.connections, self.executor, self.batcher = (app, connections, executor,
+                                                                   batcher)
+        self.limits = connections.limits
+        self.max_body = self.limits.max_body
+        self.loop = connections.loop
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.closing: asyncio.Transport | None = None  # a rejected connection's, lingering
         self.busy = False
         self.continued = False
         self.rejected = False
+        self.reading_paused = False
+        self.writing_paused = False
+        self.waiting = "head"  # what the connection waits for: head, body, idle, answer, write
+        self.deadline = self.loop.time() + self.limits.header_timeout
+        self.client = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        if len(self.connections.open) >= self.limits.max_connections:
+            answer = scoring.error(f"over {self.limits.max_connections} open connections "
+                                   "(serving.max_connections): retry later", 503,
+                                   "TOO_MANY_CONNECTIONS")
+            transport.write(encode(answer, keep_alive=False))  # type: ignore[attr-defined]
+            transport.close()
+            self.rejected = True
+            return
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+        self.connections.open.add(self)
+        if self.limits.access_log:
+            peer = transport.get_extra_info("peername")
+            self.client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
+        self.transport = self.closing = None
+        self.connections.open.discard(self)
 
     def data_received(self, data: bytes) -> None:
         if self.rejected:
             return  # the rest of a refused request: read and dropped until we close
         self.buf += data
+        if not self.busy and not self.writing_paused:
+            self._process()
+        elif len(self.buf) > READ_AHEAD_BYTES:
+            self._pause_reading()
+
+    def pause_writing(self) -> None:
+        """The client does not read its answers: answer and read nothing more until it does."""
+        self.writing_paused = True
+        self.waiting, self.deadline = "write", self.loop.time() + self.limits.idle_timeout
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
         if not self.busy:
             self._process()
 
     def _process(self) -> None:
-        while self.transport is not None and not self.busy:
+        while self.transport is not None and not self.busy and not self.writing_paused:
             try:
                 request = self._next_request()
             except HttpError as exc:
                 self._reject(scoring.error(str(exc), exc.status))
                 return
             if request is None:
-                return
+                break
+            if self.limits.access_log:
+                request.started = time.perf_counter()
             scoring_call = request.path == "/invocations" and request.method == "POST"
             if scoring_call and self.executor is not None:
                 self._answer_later(request)
             elif scoring_call and self.batcher is not None:
                 self._score_together(request, self.batcher)
             else:
-                self._send(self._answer(request), request.keep_alive, request.method == "HEAD")
+                self._send(request, self._answer(request))
+        if self.transport is None:
+            return
+        if self.busy or self.writing_paused:
+            if len(self.buf) > READ_AHEAD_BYTES:
+                self._pause_reading()
+        elif self.reading_paused:  # all complete requests answered: at most one partial left
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def _wait(self, what: str, timeout: float) -> None:
+        """Start the clock for what the connection now waits for (unless it already runs)."""
+        if self.waiting != what:
+            self.waiting, self.deadline = what, self.loop.time() + timeout
+
+    def time_out(self) -> None:
+        """Past the deadline: 408 for a request partly received, else just closed."""
+        self.deadline = float("inf")
+        if self.closing is not None:  # the rejected connection's answer was never read
+            self.closing.abort()
+        elif self.transport is None:
+            return
+        elif self.waiting in ("head", "body") and self.buf:
+            key = "header_timeout" if self.waiting == "head" else "body_timeout"
+            seconds = getattr(self.limits, key)
+            self._reject(scoring.error(f"request {self.waiting} not received within {seconds:g} "
+                                       f"s (serving.{key})", 408, "REQUEST_TIMEOUT"))
+        elif self.waiting == "write":
+            self.transport.abort()  # its unread answers would never drain
+        else:
+            self.transport.close()
 
     def _next_request(self) -> Request | None:
         end = self.buf.find(b"\r\n\r\n")
         if end > MAX_HEAD_BYTES or (end < 0 and len(self.buf) > MAX_HEAD_BYTES):
             raise HttpError(431, f"request head over {MAX_HEAD_BYTES} bytes")
         if end < 0:
+            if self.buf:
+                self._wait("head", self.limits.header_timeout)
+            elif self.waiting != "head":  # a new connection waits for its first head
+                self._wait("idle", self.limits.idle_timeout)
             return None
         request, length = parse_head(self.buf, end, self.max_body)
         total = end + 4 + length
@@ -205,10 +353,12 @@ class HttpConnection(asyncio.Protocol):
                 self.continued = True  # curl waits for this before sending bodies over 1 KB
                 assert self.transport is not None
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._wait("body", self.limits.body_timeout)
             return None
         request.body = bytes(self.buf[end + 4:total])
         del self.buf[:total]
         self.continued = False
+        self.waiting, self.deadline = "answer", float("inf")
         return request
 
     def _answer(self, request: Request) -> Response:
@@ -217,14 +367,14 @@ class HttpConnection(asyncio.Protocol):
 
     def _answer_later(self, request: Request) -> None:
         self.busy = True
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self._answer, request)
+        future = self.loop.run_in_executor(self.executor, self._answer, request)
 
         future.add_done_callback(lambda fut: self.finish(request, fut.result()))
 
     def _score_together(self, request: Request, batcher: Batcher) -> None:
         prepared = self.app.prepare(request.query, request.content_type, request.body)
         if isinstance(prepared, Response):  # the client's mistake: answered at once
-            self._send(prepared, request.keep_alive)
+            self._send(request, prepared)
         else:
             self.busy = True
             batcher.add(self, request, prepared)
@@ -232,26 +382,49 @@ class HttpConnection(asyncio.Protocol):
     def finish(self, request: Request, response: Response) -> None:
         """Send the answer to the request in flight, then go on with those buffered behind it."""
         self.busy = False
-        self._send(response, request.keep_alive, request.method == "HEAD")
+        self._send(request, response)
         self._process()
 
     def _reject(self, response: Response) -> None:
         """Answer, stop reading requests, close a little later: closing a socket with unread
-        input sends a reset, which can destroy the answer before the client reads it."""
+        input sends a reset, which can destroy the answer before the client reads it. A client
+        that never reads the answer is cut off after the idle timeout."""
         assert self.transport is not None
         transport, self.transport = self.transport, None
         transport.write(encode(response, keep_alive=False))
+        self._log("-", "-", response.status, len(response.body), None)
         self.rejected = True
         self.buf.clear()
-        asyncio.get_running_loop().call_later(LINGER_S, transport.close)
+        if self.reading_paused:
+            transport.resume_reading()  # read and drop, so the close is not a reset
+        self._closing(transport)
+        self.loop.call_later(LINGER_S, transport.close)
 
-    def _send(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
+    def _closing(self, transport: asyncio.Transport) -> None:
+        """Closed (or about to be) once its answers are sent; aborted if they are never read."""
+        self.transport, self.closing = None, transport
+        self.waiting, self.deadline = "close", self.loop.time() + self.limits.idle_timeout
+
+    def _send(self, request: Request, response: Response) -> None:
         if self.transport is None:
             return
-        self.transport.write(encode(response, keep_alive, head_only))
+        keep_alive = request.keep_alive
+        self.transport.write(encode(response, keep_alive, request.method == "HEAD"))
+        if self.limits.access_log:
+            self._log(request.method, request.path, response.status, len(response.body),
+                      request.started)
         if not keep_alive:
             self.transport.close()
-            self.transport = None
+            self._closing(self.transport)
+
+    def _log(self, method: str, path: str, status: int, size: int, started: float | None
+             ) -> None:
+        """The access log line (serving.access_log): client, method, path, status, bytes, ms."""
+        if not self.limits.access_log:
+            return
+        ms = f"{(time.perf_counter() - started) * 1000:.2f}" if started else "-"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sys.stderr.write(f"{stamp} {self.client} {method} {path} {status} {size} {ms}\n")
 
 
 Queued = tuple[HttpConnection, Request, scoring.Prepared]  # a request waiting in a Batcher
@@ -303,6 +476,7 @@ def _batches(queue: list[Queued]) -> Iterator[list[Queued]]:
 
 def main(cfg: Any) -> None:
     """Entry point of ``runner serve``: load the model, print what is served, serve until killed."""
+    check_serving(cfg.serving)
     app, model = load_app(cfg)
     sock = bind(cfg.serving.host, cfg.serving.port, cfg.serving.workers > 1)
     workers = cfg.serving.workers
@@ -317,10 +491,25 @@ def main(cfg: Any) -> None:
     children = [pid for pid in (_fork_worker(app, cfg.serving, host, port)
                                 for _ in range(workers - 1)) if pid]
     try:
-        run_worker(app, sock, cfg.serving.max_body_bytes)
+        run_worker(app, sock, Limits.of(cfg.serving))
     finally:
         for pid in children:
             _stop_child(pid)
+
+
+def check_serving(serving: Any) -> None:
+    """The serving keys' ranges, before the model is loaded or the port bound."""
+    rules = [("port", 0 <= serving.port <= 65535, "0..65535 (0: a free port)"),
+             ("workers", serving.workers >= 1, ">= 1"),
+             ("max_body_bytes", serving.max_body_bytes > 0, "> 0"),
+             ("header_timeout", serving.header_timeout > 0, "> 0 (seconds)"),
+             ("body_timeout", serving.body_timeout > 0, "> 0 (seconds)"),
+             ("idle_timeout", serving.idle_timeout > 0, "> 0 (seconds)"),
+             ("max_connections", serving.max_connections >= 1, ">= 1")]
+    for key, ok, valid in rules:
+        if not ok:
+            raise RunnerError(f"serving.{key}={getattr(serving, key)} is out of range: it must "
+                              f"be {valid}")
 
 
 def load_app(cfg: Any) -> tuple[App, tracking.ResolvedModel]:
@@ -378,26 +567,35 @@ def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def run_worker(app: App, sock: socket.socket, max_body: int) -> None:
+def run_worker(app: App, sock: socket.socket, limits: Limits) -> None:
     """Serve on ``sock`` until SIGTERM or SIGINT."""
     executor = ThreadPoolExecutor(1, thread_name_prefix="spark-score") if app.blocking else None
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_log_loop_error)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        batcher = None if app.blocking else Batcher(app, loop)
-        server = await loop.create_server(
-            lambda: HttpConnection(app, max_body, executor, batcher), sock=sock)
-        async with server:
-            await stop.wait()
+        factory, connections = protocol_factory(app, limits, executor, loop)
+        server = await loop.create_server(factory, sock=sock)
+        try:
+            async with server:
+                await stop.wait()
+        finally:
+            connections.close()
 
     loop = _new_loop()
     try:
         loop.run_until_complete(serve())
     finally:
         loop.close()
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's own errors (a failed accept when file descriptors run out, a callback
+    that raised) in one line, not a traceback each."""
+    log_error(str(context.get("message", "event loop error")), context.get("exception"))
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -417,7 +615,7 @@ def _fork_worker(app: App, cfg: Any, host: str, port: int) -> int:
         return pid
     code = 0
     try:
-        run_worker(app, bind(host, port, True), cfg.max_body_bytes)
+        run_worker(app, bind(host, port, True), Limits.of(cfg))
     except BaseException:
         traceback.print_exc()
         code = 1

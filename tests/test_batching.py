@@ -219,14 +219,14 @@ def in_process() -> Iterator[InProcess]:
     scorer = CountingScorer(_scorer("error"))
     app = serve.App(scorer, _info(scorer.scorer), b"page")
     loop = serve._new_loop()
-    batcher = serve.Batcher(app, loop)
-    server = loop.run_until_complete(loop.create_server(
-        lambda: serve.HttpConnection(app, 1 << 22, None, batcher), "127.0.0.1", 0))
+    factory, connections = serve.protocol_factory(app, serve.Limits(1 << 22), None, loop)
+    server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
         yield InProcess(loop, server.sockets[0].getsockname()[1], scorer, app.info)
     finally:
+        loop.call_soon_threadsafe(connections.close)
         loop.call_soon_threadsafe(server.close)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

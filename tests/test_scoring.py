@@ -231,3 +231,89 @@ def test_metadata_and_example() -> None:
     assert meta["example"] == LAB_REQUEST
     other = scoring.example_request([("x", "double"), ("s", "string")])
     assert other == {"dataframe_records": [{"x": 0, "s": ""}]}
+
+
+def _record_json(**raw: str) -> bytes:
+    """The lab record as JSON text with some values written verbatim (NaN, 1e400, 400 digits)."""
+    values = {k: json.dumps(v) for k, v in LAB.items()} | raw
+    return ("{\"dataframe_records\": [{" + ", ".join(f'"{k}": {v}' for k, v in values.items())
+            + "}]}").encode()
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_non_finite_numbers_are_400_naming_the_column(text: str) -> None:
+    """NaN reaches the model, which rejects it for the lab model (handleInvalid=error); the
+    infinities are refused while parsing: either way a 400 naming the column."""
+    status, body = invoke(_record_json(CulmenLength=text))
+    assert status == 400
+    assert body["error_code"] == "BAD_REQUEST"
+    assert "CulmenLength" in body["message"]
+
+
+def test_csv_infinities_are_refused_like_json_ones() -> None:
+    body = b"Island,CulmenLength,CulmenDepth,FlipperLength,BodyMass\nBiscoe,inf,14.1,210,4450\n"
+    status, answer = invoke(body, "text/csv")
+    assert status == 400
+    assert "column CulmenLength row 0: inf is not a finite number" in answer["message"]
+
+
+@pytest.mark.parametrize(("digits", "expected"), [
+    (400, "BodyMass row 0: the integer"),  # beyond a float64: int -> float overflow
+    # beyond Python's int-string limit: refused by the parser
+    (5000, "malformed JSON: a number with over 4300 digits"),
+])
+def test_huge_integers_are_400(digits: int, expected: str) -> None:
+    status, body = invoke(_record_json(BodyMass="9" * digits))
+    assert status == 400
+    assert expected in body["message"]
+    assert len(body["message"]) < 300  # the number is not echoed in full
+
+
+def test_integer_columns_check_their_range() -> None:
+    info = ModelInfo(uri="m", inputs=(("n", "long"), ("i", "integer")))
+    ok = scoring.prepare(b'{"inputs": {"n": [9007199254740993], "i": [7]}}', scoring.JSON, "",
+                         info)
+    assert isinstance(ok, scoring.Prepared)
+    assert ok.columns["n"].tolist() == [9007199254740993]  # exact: not through a float
+    for payload, where in [(b'{"inputs": {"n": [9223372036854775808], "i": [1]}}', "column n"),
+                           (b'{"inputs": {"n": [1], "i": [2147483648]}}', "column i"),
+                           (b'{"inputs": {"n": [1e19], "i": [1]}}', "column n"),
+                           (b'{"inputs": {"n": [NaN], "i": [1]}}', "column n")]:
+        answer = scoring.prepare(payload, scoring.JSON, "", info)
+        assert isinstance(answer, scoring.Response)
+        assert answer.status == 400
+        assert where in json.loads(answer.body)["message"]
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"dataframe_records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"dataframe_records": [{"Island": ' + b"[" * 900 + b"]" * 900 + b"}]}",
+    b'{"dataframe_records": [{"Island": "Biscoe"}], "params": {"labels": '
+    + b"[" * 900 + b"]" * 900 + b"}}",
+], ids=["past-the-parsers-depth", "deep-value", "deep-param"])
+def test_deeply_nested_json_is_a_short_400(payload: bytes) -> None:
+    status, body = invoke(payload)
+    assert status == 400
+    assert len(body["message"]) < 400
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    ({"dataframe_split": {"columns": [1, "Island"], "data": [[1, "Biscoe"]]}}, "column names"),
+    ({"dataframe_split": {"columns": [["x"]], "data": [[1]]}}, "column names"),
+    (mutate(BodyMass="x" * 100_000), "expected a number"),
+    (mutate(BodyMass={"a": [1, {"b": 2}]}), "expected a number"),
+    (mutate(Island=False), "expected a string"),
+    (mutate(CulmenDepth=[]), "expected a number"),
+    ({"dataframe_records": [{**LAB, **{f"extra{i}": i for i in range(500)}}]}, "unknown column"),
+    ({"inputs": {c: 5 for c in COLUMNS}}, "columnar input"),
+    ({"dataframe_records": "Biscoe"}, "expected a list of records"),
+    ({"instances": None}, "expected a list of records"),
+    ({"dataframe_records": [LAB], "params": {"labels": "x" * 10_000}}, "must be true or false"),
+], ids=["split-int-names", "split-list-names", "huge-string", "object-in-number",
+        "bool-in-string", "list-in-number", "500-unknown-columns", "columns-not-lists",
+        "string-records", "null-input", "huge-flag"])
+def test_more_client_mistakes_are_short_400s(payload: Any, expected: str) -> None:
+    status, body = invoke(payload)
+    assert status == 400
+    assert expected in body["message"]
+    assert len(body["message"]) < 600
