@@ -236,3 +236,12 @@ def test_a_custom_search_space_that_fails_is_one_line(function: str, message: st
     with pytest.raises(RunnerError, match=message):
         space_mod.configure_trial(trial, space, space_mod.custom_search_space(path),
                                   OmegaConf.create({}), path)
+
+
+@pytest.mark.parametrize("name", ["penguins_lr", "penguins_rf", "penguins_gbt", "penguins_mlp"])
+def test_shipped_search_spaces_pass_the_checks(name: str) -> None:
+    cfg = _sweeper_config([f"hparams_search={name}"])
+    space = space_mod.parse([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()])
+    space_mod.check_types(space, cfg)
+    group = cfg.hydra.runtime.choices.get("hydra/sweeper/sampler")
+    assert samplers.build(cfg.hydra.sweeper.sampler, space, 0, group) is not None
