@@ -1,5 +1,6 @@
 """Config schema of the sweeper, stored in Hydra's ConfigStore as ``hydra/sweeper: optuna`` and
-``hydra/sweeper/sampler: tpe | random | grid | cmaes`` (the official plugin's names and keys)."""
+``hydra/sweeper/sampler: tpe | random | grid | cmaes | nsgaii | qmc | gp | motpe`` (the official
+plugin's names and keys, with optuna 5's samplers and their main arguments)."""
 
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,6 +29,15 @@ class TPESamplerConfig(SamplerConfig):
     n_startup_trials: int = 10
     n_ei_candidates: int = 24
     multivariate: bool | None = None
+    group: bool = False
+    # trials running at once (n_jobs) are treated as if they had a bad value, so they spread
+    constant_liar: bool = True
+
+
+@dataclass
+class MOTPESamplerConfig(TPESamplerConfig):
+    """The official plugin's ``motpe``: optuna 4 removed MOTPESampler, TPESampler does
+    multi-objective itself (optuna's migration note)."""
 
 
 @dataclass
@@ -51,6 +61,48 @@ class CmaEsSamplerConfig(SamplerConfig):
     x0: dict[str, Any] | None = None
     sigma0: float | None = None
     n_startup_trials: int = 1
+    restart_strategy: str | None = None  # ipop | bipop
+    popsize: int | None = None
+    inc_popsize: int = -1
+    use_separable_cma: bool = False
+    with_margin: bool = False
+    lr_adapt: bool = False
+    consider_pruned_trials: bool = False
+
+
+@dataclass
+class NSGAIISamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+    mutation_prob: float | None = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+
+
+@dataclass
+class QMCSamplerConfig(SamplerConfig):
+    """Needs ``scipy``."""
+
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str = "sobol"  # sobol | halton
+    scramble: bool = False
+
+
+@dataclass
+class GPSamplerConfig(SamplerConfig):
+    """Needs ``torch`` and ``scipy`` (``pip install torch scipy``); checked before a sweep."""
+
+    _target_: str = "optuna.samplers.GPSampler"
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+
+
+# hydra/sweeper/sampler=<name>
+SAMPLERS: dict[str, type[SamplerConfig]] = {
+    "tpe": TPESamplerConfig, "random": RandomSamplerConfig, "grid": GridSamplerConfig,
+    "cmaes": CmaEsSamplerConfig, "nsgaii": NSGAIISamplerConfig, "qmc": QMCSamplerConfig,
+    "gp": GPSamplerConfig, "motpe": MOTPESamplerConfig,
+}
 
 
 @dataclass
@@ -80,15 +132,18 @@ class OptunaSweeperConf:
     # the sweep stops once failed trials exceed this fraction of n_trials
     max_failure_rate: float = 0.0
     # key -> Hydra override grammar: choice(...), range(a,b[,step]), interval(a,b),
-    # tag(log, interval(a,b)); plain values are fixed for every trial
+    # int(interval(a,b)), tag(log, ...); plain values are fixed for every trial
     params: dict[str, str] | None = None
+    # dotted path to a function f(cfg, trial), called after each ask as in the official plugin:
+    # it may suggest more parameters (trial.suggest_*), which become overrides of the trial
+    # (a "+key" name adds a key); cfg is the sweep's config, fixed values are trial.user_attrs
+    custom_search_space: str | None = None
 
 
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="runner")
-    for name, node in (("tpe", TPESamplerConfig), ("random", RandomSamplerConfig),
-                       ("grid", GridSamplerConfig), ("cmaes", CmaEsSamplerConfig)):
+    for name, node in SAMPLERS.items():
         cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="runner")
 
 

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import sweep as runner_sweep
 from runner.errors import RunnerError, first_line
 from runner.sweep_report import say
 
-from . import lock, parallel
+from . import lock, parallel, samplers
 from . import space as space_mod
 from . import study as study_mod
 
@@ -37,12 +36,14 @@ log = logging.getLogger(__name__)
 class OptunaSweeper(Sweeper):
     def __init__(self, sampler: Any, direction: Any, storage: str | None, study_name: str | None,
                  new_study: bool, n_trials: int, n_jobs: int, max_failure_rate: float,
-                 params: DictConfig | None) -> None:
+                 params: DictConfig | None, custom_search_space: str | None = None) -> None:
         self.sampler_cfg = sampler
         self.direction = getattr(direction, "name", str(direction))
         self.storage, self.study_name, self.new_study = storage, study_name, new_study
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.max_failure_rate, self.params = max_failure_rate, params or {}
+        self.custom_search_space = custom_search_space
+        self._extend: space_mod.CustomSearchSpace | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -68,6 +69,10 @@ class OptunaSweeper(Sweeper):
         if not space.distributions:
             raise RunnerError("nothing to search: give hydra.sweeper.params or sweep overrides "
                               "such as 'model.regParam=interval(0.001,1.0)'")
+        # the search space, the sampler and the custom function are checked before a JVM starts
+        space_mod.check_types(space, self.config)
+        self._sampler(space, 0)
+        self._extend = space_mod.custom_search_space(self.custom_search_space)
         storage = study_mod.storage_url(self.storage)
         name = self.study_name or str(self.config.hydra.job.name)
         # one sweep of a study at a time, refused here: before the JVM, the MLflow store and
@@ -136,12 +141,8 @@ class OptunaSweeper(Sweeper):
         return str(self.sampler_cfg.get("_target_", "")).endswith("GridSampler")
 
     def _sampler(self, space: space_mod.SearchSpace, existing: int) -> Any:
-        cfg = OmegaConf.to_container(self.sampler_cfg, resolve=True)
-        assert isinstance(cfg, dict)
-        if cfg.get("seed") is not None and existing:
-            cfg["seed"] += existing  # a resumed seeded sampler must not replay the first trials
-        sampler = instantiate(cfg)
-        return sampler(space_mod.grid(space.distributions)) if self._is_grid() else sampler
+        group = self.config.hydra.runtime.choices.get("hydra/sweeper/sampler")
+        return samplers.build(self.sampler_cfg, space, existing, group)
 
     def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
                 storage: str) -> runner_sweep.Sweep | None:
@@ -178,6 +179,8 @@ class OptunaSweeper(Sweeper):
                            and study_mod.counted(study) + len(running) < n_trials):
                         trial = study.ask(space.distributions)
                         untold.append(trial.number)
+                        space_mod.configure_trial(trial, space, self._extend, self.config,
+                                                  self.custom_search_space)
                         if run:
                             run.trial_started(trial.number)
                         running[jobs.submit(trial.number, self._overrides(trial, space))] = trial

@@ -1,0 +1,97 @@
+"""The Optuna sampler ``hydra.sweeper.sampler`` describes, built and checked before the sweep
+starts a JVM: its ``_target_`` importable and an Optuna sampler, its keys accepted, the packages it
+needs installed. Each problem is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner.errors import RunnerError, first_line
+
+from . import space as space_mod
+from .config import SAMPLERS
+
+if TYPE_CHECKING:
+    from optuna.samplers import BaseSampler
+
+KEY = "hydra.sweeper.sampler"
+# Packages a sampler imports only when it first samples (optuna's docs say which): without them
+# the first trial would fail after the JVM started.
+NEEDS = {"CmaEsSampler": ("cmaes",), "QMCSampler": ("scipy",), "GPSampler": ("torch", "scipy")}
+
+
+def build(sampler_cfg: DictConfig, space: space_mod.SearchSpace, existing: int = 0,
+          group: str | None = None) -> BaseSampler:
+    """The sampler, seeded past ``existing`` trials (a resumed seeded sampler must not replay
+    the first ones); the grid sampler gets the grid of ``space``. ``group`` is the
+    ``hydra/sweeper/sampler`` option chosen: keys of its defaults that an overridden
+    ``_target_`` does not take are left out (they were not the user's)."""
+    from hydra.utils import instantiate
+    from optuna.samplers import GridSampler
+
+    cfg = OmegaConf.to_container(sampler_cfg, resolve=True)
+    assert isinstance(cfg, dict)
+    cls = sampler_class(str(cfg.get("_target_", "")))
+    cfg = _accepted(cls, {str(k): v for k, v in cfg.items()}, group)
+    if cfg.get("seed") is not None and existing:
+        cfg["seed"] += existing
+    grid = issubclass(cls, GridSampler)
+    if grid:
+        cfg["_partial_"] = True
+    try:
+        sampler = instantiate(cfg)
+        return sampler(space_mod.grid(space.distributions)) if grid else sampler
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the sampler's own check of its arguments
+        cause = exc.__cause__ or exc
+        raise RunnerError(f"{KEY}: {cls.__name__}: {first_line(cause)}") from None
+
+
+def sampler_class(target: str) -> type[BaseSampler]:
+    """The class ``_target_`` names, if it is an Optuna sampler whose packages are installed."""
+    from hydra._internal.utils import _locate  # hydra.utils.get_class logs pages on failure
+    from optuna.samplers import BaseSampler
+
+    try:
+        cls = _locate(target)
+    except Exception as exc:  # noqa: BLE001 - Hydra wraps import errors of any kind
+        raise RunnerError(f"{KEY}._target_={target}: cannot import it "
+                          f"({first_line(exc.__cause__ or exc)})") from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseSampler)):
+        raise RunnerError(f"{KEY}._target_={target}: not an Optuna sampler (a subclass of "
+                          "optuna.samplers.BaseSampler)")
+    for base in cls.__mro__:
+        missing = [p for p in NEEDS.get(base.__name__, ()) if importlib.util.find_spec(p) is None]
+        if missing:
+            raise RunnerError(f"{KEY}: {cls.__name__} needs the package(s) "
+                              f"{', '.join(missing)}: pip install {' '.join(missing)}")
+    return cls
+
+
+def _accepted(cls: type, cfg: dict[str, Any], group: str | None) -> dict[str, Any]:
+    """``cfg`` without the group defaults ``cls`` does not take; any other key it does not
+    take is an error."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return cfg
+    defaults = SAMPLERS[group]().__dict__ if group in SAMPLERS else {}
+    out, refused = {}, []
+    for key, value in cfg.items():
+        if key.startswith("_") and key.endswith("_") or key in params:
+            out[key] = value
+        elif key in defaults and defaults[key] == value:
+            continue  # the chosen option's default, for another class
+        else:
+            refused.append(key)
+    if refused:
+        raise RunnerError(
+            f"{KEY}: {cls.__name__} takes no {', '.join(refused)} (it takes "
+            f"{', '.join(p for p in params if p != 'search_space') or 'nothing'}); "
+            f"choose a sampler with hydra/sweeper/sampler=<{'|'.join(SAMPLERS)}>")
+    return out
