@@ -19,6 +19,8 @@ from runner import tracking
 from runner.scoring import ScoringError
 
 COMPILED_LOADER = "runner.compiled.pyfunc"
+# models logged with the scorer's code inside them (runner.compiled.flavor.LOADER_MODULE)
+COMPILED_LOADERS = frozenset({COMPILED_LOADER, "runner_scorer.pyfunc"})
 
 
 @dataclass
@@ -43,7 +45,7 @@ def choose(local_path: str, inputs: list[tuple[str, str]], spark_cfg: Any) -> Ch
 def compiled_location(local_path: str) -> tuple[str | None, str]:
     """(directory of the compiled scorer, "") or (None, why the model has none)."""
     pyfunc = tracking.model_flavors(local_path).get("python_function", {})
-    if pyfunc.get("loader_module") != COMPILED_LOADER:
+    if pyfunc.get("loader_module") not in COMPILED_LOADERS:
         loader = pyfunc.get("loader_module", "none")
         return None, f"the model has no compiled scorer (python_function loader is {loader})"
     data = pyfunc.get("data") or pyfunc.get("model_path") or ""

@@ -46,6 +46,9 @@ _SIGNATURE_TYPES = {
     "tinyint": "long",
     "boolean": "boolean",
 }
+_NUMERIC_TYPES = frozenset({"double", "float", "long"})
+# MLmodel metadata key: the declared type of each input the signature declares ``any``
+DECLARED_TYPES_KEY = "declared_input_types"
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -233,16 +236,31 @@ def log_dataset(data: Dataset, name: str, schema: dict[str, str]) -> None:
 
 
 def signature(schema: dict[str, str], label: str) -> Any:
-    """Model signature: one input column per feature with its declared type, prediction out."""
+    """Model signature: one input column per feature, prediction out.
+
+    Numeric features are declared ``any``, the one declaration under which MLflow's clients
+    take the lab's ints: MLflow 3.17's schema enforcement (``_enforce_mlflow_datatype``)
+    converts an int column to ``double`` only when its dtype has at most 6 bytes (pandas' int64,
+    what ``pd.DataFrame([{"FlipperLength": 210}])``, ``read_csv`` and JSON give, only if every
+    value is 0 or 1), and converts a float64 column to no integer type, so no typed column takes
+    both 210 and 48.7. The scorer, like the Spark pipeline, casts numbers to the declared type
+    and rejects what is not a number; the declared types stay in the MLmodel's metadata
+    (``declared_input_types``), where ``model_inputs`` reads them.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
     inputs: list[Any] = [
-        ColSpec(_SIGNATURE_TYPES.get(t.lower(), "string"), c)
-        for c, t in schema.items()
-        if c != label
+        ColSpec(AnyType() if kind in _NUMERIC_TYPES else kind, name)
+        for name, kind in declared_input_types(schema, label).items()
     ]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("double", "prediction")]))
+
+
+def declared_input_types(schema: dict[str, str], label: str | None = None) -> dict[str, str]:
+    """Feature column -> MLflow type name of its declared Spark SQL type (``data.schema``)."""
+    return {c: _SIGNATURE_TYPES.get(t.lower(), "string") for c, t in schema.items() if c != label}
 
 
 def _pip_requirements() -> list[str]:
@@ -277,6 +295,7 @@ def log_model(
     registered_name: str | None,
     input_schema: dict[str, str],
     class_names: list[str] | None = None,
+    input_example: Any = None,
 ) -> LoggedModel:
     """Log the fitted PipelineModel into the active run. It is not registered yet: ``register``
     does that once the run has ended FINISHED, so no version ever points at an unfinished run.
@@ -288,9 +307,11 @@ def log_model(
     Args:
         input_schema: raw input column -> Spark SQL type (``data.schema`` without the label).
         class_names: the name of each class index, returned as ``label`` by the compiled pyfunc.
+        input_example: a few input rows (pandas DataFrame) saved as the model's input example.
     """
     with _store_lock:  # registering creates the registered model on first use: as racy
-        return _log_model(model, model_signature, registered_name, input_schema, class_names)
+        return _log_model(model, model_signature, registered_name, input_schema, class_names,
+                          input_example)
 
 
 def _log_model(
@@ -299,21 +320,28 @@ def _log_model(
     registered_name: str | None,
     input_schema: dict[str, str],
     class_names: list[str] | None,
+    input_example: Any = None,
 ) -> LoggedModel:
     from mlflow.models import Model
 
     from runner.compiled import flavor
 
-    # _log_v2 is what mlflow.spark.log_model uses for local stores: the model lands under the
-    # run's artifacts (runs:/<id>/model), where the rest of runner looks for it.
-    info = Model._log_v2(
-        MODEL_ARTIFACT,
+    # Model.log, as mlflow.spark.log_model for local stores: an MLflow 3 LoggedModel (model_id in
+    # the MLmodel, in logged-models/search, linked to the run's metrics logged so far and to its
+    # params), its files under the logged model's artifact location; runs:/<id>/model resolves
+    # to them through MLflow, and runner's sqlite reader defers to MLflow for such URIs.
+    info = Model.log(
+        None,  # artifact_path: deprecated for name
         flavor,
+        name=MODEL_ARTIFACT,
         spark_model=model,
         input_schema=dict(input_schema),
         class_names=list(class_names) if class_names else None,
         signature=_with_params(model_signature),
         pip_requirements=_pip_requirements(),
+        metadata={DECLARED_TYPES_KEY: declared_input_types(input_schema)},
+        input_example=input_example,
+        validate_serving_input=False,  # the flavor checks the example (compiled.flavor)
     )
     return LoggedModel(info.model_uri, registered_name, None, info.run_id)
 
@@ -563,11 +591,15 @@ def model_inputs(local_path: str) -> list[tuple[str, str]]:
     with a tensor signature). MLflow stores the column specs as a JSON string."""
     import json
 
-    text = (_mlmodel(local_path).get("signature") or {}).get("inputs")
+    mlmodel = _mlmodel(local_path)
+    text = (mlmodel.get("signature") or {}).get("inputs")
     specs = json.loads(text) if text else []
     if not specs or any("name" not in spec or spec.get("type") == "tensor" for spec in specs):
         return []
-    return [(str(spec["name"]), str(spec["type"])) for spec in specs]
+    declared = (mlmodel.get("metadata") or {}).get(DECLARED_TYPES_KEY) or {}  # for `any` columns
+    return [(str(spec["name"]), str(declared.get(spec["name"], spec["type"])
+                                    if spec["type"] == "any" else spec["type"]))
+            for spec in specs]
 
 
 def model_flavors(local_path: str) -> dict[str, dict[str, Any]]:

@@ -100,7 +100,7 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
         fitted = fitting_.result()
         progress.step("pipeline fitted")
         scoring = _spark_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
-        logged = log_fitted_model(cfg, fitted) if log_model else None
+        logged = log_fitted_model(cfg, fitted, input_example(cfg, dataset)) if log_model else None
         metrics, train_metrics = _log_evaluation(cfg, *scoring.result())
         progress.step("evaluated" + (" and model logged" if logged else ""))
     # Registered, and aliased, only now that the run has ended FINISHED with everything logged.
@@ -201,14 +201,25 @@ def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], 
     return metrics, train_metrics
 
 
-def log_fitted_model(cfg: DictConfig, fitted: Any) -> tracking.LoggedModel | None:
+def log_fitted_model(cfg: DictConfig, fitted: Any, example: Any = None
+                     ) -> tracking.LoggedModel | None:
     """Log the fitted pipeline into the active run, unless log_models is none; the caller
-    registers it (``tracking.register``) once the run has ended FINISHED."""
+    registers it (``tracking.register``) once the run has ended FINISHED.
+
+    ``example``: input rows saved as the model's input example (``input_example``)."""
     if enum_value(cfg.tracking.log_models) == "none":
         return None
     signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
     return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
-                              _inputs(cfg), list(cfg.data.class_names or []))
+                              _inputs(cfg), list(cfg.data.class_names or []), example)
+
+
+def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
+    """The first training row's inputs as pandas: one small job on the cached split, where
+    MLflow's own handling of an example would score it through a second Spark session."""
+    if enum_value(cfg.tracking.log_models) == "none":
+        return None
+    return dataset.train.select(*[f"`{c}`" for c in _inputs(cfg)]).limit(1).toPandas()
 
 
 # Metrics where a smaller value is better; every other metric is maximized.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runner.compiled.frame import (
+from .frame import (
     Column,
     Frame,
     ScoringError,

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from runner.compiled.frame import Column, Frame, Stage, register
+from .frame import Column, Frame, Stage, register
 
 _NULL = "NULL"
 

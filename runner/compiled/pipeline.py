@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 # importing the stage modules registers their kinds for stage_from_dict
-from runner.compiled import classifiers, features, trees  # noqa: F401
-from runner.compiled.features import cast_numeric
-from runner.compiled.frame import Column, Frame, ScoringError, Stage, stage_from_dict
+from . import classifiers, features, trees  # noqa: F401
+from .features import cast_numeric
+from .frame import Column, Frame, ScoringError, Stage, stage_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,6 +1,8 @@
-"""MLflow ``python_function`` loader of the compiled scorer (loader_module: runner.compiled.pyfunc).
+"""MLflow ``python_function`` loader of the compiled scorer.
 
-Loading needs numpy and pandas only: no pyspark, no Java.
+A model carries a copy of this package as ``runner_scorer`` (``loader_module:
+runner_scorer.pyfunc``, see ``runner.compiled.flavor``); models logged before that name
+``runner.compiled.pyfunc``. Loading needs numpy and pandas only: no pyspark, no Java.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runner.compiled.pipeline import CompiledPipeline
+from .pipeline import CompiledPipeline
 
 PROBABILITIES_PARAM = "probabilities"
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runner.compiled.classifiers import ProbabilisticClassifier, margins_to_raw, sigmoid
-from runner.compiled.frame import register, rowwise_product
+from .classifiers import ProbabilisticClassifier, margins_to_raw, sigmoid
+from .frame import register, rowwise_product
 
 
 @dataclass
