@@ -57,6 +57,7 @@ def logged(lab_model, tmp_path_factory):
         with mlflow.start_run(experiment_id=experiment):
             info = tracking.log_model(lab_model, tracking.signature(SCHEMA, "Species"), "penguins",
                                       INPUTS, CLASS_NAMES)
+        info = tracking.register(info)  # once the run has ended FINISHED, as train.run does
         yield info, mlflow.artifacts.download_artifacts(info.uri, dst_path=str(root / "local"))
     finally:
         mlflow.set_tracking_uri(previous)
