@@ -164,8 +164,11 @@ def _check_cwd(args: list[str]) -> None:
     import os
     import tempfile
 
-    if any(a.startswith(("--cfg", "-c", "--help", "-h", "--info", "--hydra-help"))
-           or a.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for a in args):
+    writes_nothing = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i",
+                      "--shell-completion", "-sc")
+    if any(a.split("=")[0] in writes_nothing or a.startswith(("hydra.run.dir=",
+                                                               "hydra.sweep.dir="))
+           for a in args):
         return
     try:
         with tempfile.TemporaryFile(dir="."):

@@ -453,8 +453,9 @@ def resolve_model(model_uri: str | None, registered_name: str | None) -> Resolve
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per file
     name, version, alias = _registry_version(model_uri, registered_name)
     uri = model_uri or f"models:/{name}/{version}"
-    try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    try:  # the version chosen here: MLflow's own "latest" could be one runner never serves
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}" if name and version else uri)
         run_id = _mlmodel(local).get("run_id")
     except Exception as exc:
         raise RunnerError(f"model {uri}: {first_line(exc)}") from exc

@@ -66,6 +66,7 @@ def logged(lab_model, tmp_path_factory):
             info = tracking.log_model(lab_model, tracking.signature(SCHEMA, "Species"), "penguins",
                                       INPUTS, CLASS_NAMES, _lab_frame())
             mlflow.log_metric("accuracy", 0.97)  # as train.run logs its metrics: after the model
+        info = tracking.register(info)  # once the run has ended FINISHED, as train.run does
         yield info, mlflow.artifacts.download_artifacts(info.uri, dst_path=str(root / "local"))
     finally:
         mlflow.set_tracking_uri(previous)

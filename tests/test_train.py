@@ -61,6 +61,7 @@ def test_model_is_registered_with_a_signature_that_takes_the_lab_request(lab_run
     _, result = lab_run
     assert result.model is not None
     assert result.model.version == "1"
+    _assert_registered_after_the_run_finished(result)
     uri = f"models:/{result.model.registered_name}/{result.model.version}"
     spark_model = mlflow.spark.load_model(uri)
     assert type(spark_model).__name__ == "PipelineModel"
@@ -100,3 +101,20 @@ def test_failure_during_fit_marks_the_run_failed(spark, cfg_factory) -> None:
     runs = mlflow.search_runs(filter_string="attributes.run_name = 'broken'")
     assert list(runs["status"]) == ["FAILED"]
     assert "Binomial family" in runs["tags.runner.error"][0]
+
+
+
+def _assert_registered_after_the_run_finished(result: train.TrainResult) -> None:
+    """Registration waits for the run to end FINISHED with everything logged (issue 13): a
+    version never points at a run that could still fail; the alias moves after that."""
+    from mlflow import MlflowClient
+
+    assert result.model is not None
+    client = MlflowClient()
+    name = result.model.registered_name
+    version = client.get_model_version(name, result.model.version)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert version.creation_timestamp >= run.info.end_time
+    assert version.run_id == result.run_id
+    assert client.get_model_version_by_alias(name, "champion").version == version.version
