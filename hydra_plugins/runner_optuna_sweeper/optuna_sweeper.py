@@ -64,17 +64,20 @@ class OptunaSweeper(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> Any:
         self._validate()
-        space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
-        if not space.distributions:
-            raise RunnerError("nothing to search: give hydra.sweeper.params or sweep overrides "
-                              "such as 'model.regParam=interval(0.001,1.0)'")
         storage = study_mod.storage_url(self.storage)
         name = self.study_name or str(self.config.hydra.job.name)
         # one sweep of a study at a time, refused here: before the JVM, the MLflow store and
-        # Optuna's import (two copies would tell each other's trials and register twice)
+        # the imports of SQLAlchemy and Optuna (seconds); two copies would tell each other's
+        # trials and register twice
         sweep_lock = lock.SweepLock(storage, name)
         sweep_lock.acquire()
         try:
+            study_mod.check_storage(storage)
+            space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()]
+                                    + list(arguments))
+            if not space.distributions:
+                raise RunnerError("nothing to search: give hydra.sweeper.params or sweep "
+                                  "overrides such as 'model.regParam=interval(0.001,1.0)'")
             return self._run_study(space, storage, name, sweep_lock)
         finally:
             sweep_lock.release()
@@ -88,7 +91,6 @@ class OptunaSweeper(Sweeper):
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise RunnerError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be "
                               "between 0 and 1")
-        study_mod.check_storage(study_mod.storage_url(self.storage, create_dir=False))
         evaluation = self.config.get("evaluation")
         if evaluation is None or evaluation.get("primary") is None:
             return  # not runner's task: the task's return value is optimized as it is
