@@ -65,21 +65,24 @@ class OptunaSweeper(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> Any:
         self._validate()
-        space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
-        if not space.distributions:
-            raise RunnerError("nothing to search: give hydra.sweeper.params or sweep overrides "
-                              "such as 'model.regParam=interval(0.001,1.0)'")
-        # the search space, the sampler and the custom function are checked before a JVM starts
-        space_mod.check_types(space, self.config)
-        self._sampler(space, 0)
-        self._extend = space_mod.custom_search_space(self.custom_search_space)
         storage = study_mod.storage_url(self.storage)
         name = self.study_name or str(self.config.hydra.job.name)
         # one sweep of a study at a time, refused here: before the JVM, the MLflow store and
-        # Optuna's import (two copies would tell each other's trials and register twice)
+        # the imports of SQLAlchemy and Optuna (seconds); two copies would tell each other's
+        # trials and register twice
         sweep_lock = lock.SweepLock(storage, name)
         sweep_lock.acquire()
         try:
+            study_mod.check_storage(storage)
+            space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()]
+                                    + list(arguments))
+            if not space.distributions:
+                raise RunnerError("nothing to search: give hydra.sweeper.params or sweep "
+                                  "overrides such as 'model.regParam=interval(0.001,1.0)'")
+            # the search space, the sampler and the custom function: checked before a JVM starts
+            space_mod.check_types(space, self.config)
+            self._sampler(space, 0)
+            self._extend = space_mod.custom_search_space(self.custom_search_space)
             return self._run_study(space, storage, name, sweep_lock)
         finally:
             sweep_lock.release()
@@ -93,7 +96,6 @@ class OptunaSweeper(Sweeper):
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise RunnerError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be "
                               "between 0 and 1")
-        study_mod.check_storage(study_mod.storage_url(self.storage, create_dir=False))
         evaluation = self.config.get("evaluation")
         if evaluation is None or evaluation.get("primary") is None:
             return  # not runner's task: the task's return value is optimized as it is

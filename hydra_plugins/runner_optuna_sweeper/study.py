@@ -91,14 +91,14 @@ def differences(study: optuna.Study, wanted: Fingerprint) -> list[str]:
     return lines
 
 
-def storage_url(storage: str | None, create_dir: bool = True) -> str:
+def storage_url(storage: str | None) -> str:
     """The storage URL with a relative sqlite path made absolute (and its folder created)."""
     from .config import DEFAULT_STORAGE
 
     url = storage or DEFAULT_STORAGE
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
-    if url.startswith("sqlite:///") and create_dir:
+    if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(url[len("sqlite:///"):]), exist_ok=True)
     return url
 
