@@ -81,6 +81,7 @@ def check_config(cfg: Any) -> None:
     if cfg.label not in cfg.schema:
         raise RunnerError(f"data.label {cfg.label!r} is not a column of data.schema")
     for column, type_ in cfg.schema.items():
+        _check_name(column)
         _check_type(column, str(type_))
     if cfg.schema[cfg.label].strip().lower() not in NUMERIC_TYPES:
         raise RunnerError(
@@ -112,8 +113,22 @@ def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
         except TypeError:  # a type that needs arguments
             continue
     names -= {"interval", "void", "decimal(10,0)"}  # Spark casts no value to these
-    patterns = (T._FIXED_DECIMAL, T._LENGTH_CHAR, T._LENGTH_VARCHAR, re.compile(r"decimal\(\s*\d+\s*\)"))
+    precision_only = re.compile(r"decimal\(\s*\d+\s*\)")  # Spark's parser takes it too
+    patterns = (T._FIXED_DECIMAL, T._LENGTH_CHAR, T._LENGTH_VARCHAR, precision_only)
     return frozenset(names), patterns
+
+
+def _check_name(column: str) -> None:
+    """Spark ML stages look their input columns up by a parsed name: ``a.b`` is taken as field
+    ``b`` of a struct ``a`` (FIELD_NOT_FOUND while fitting). runner reads such a column, but no
+    stage could use it, so it is refused before the JVM starts."""
+    bad = sorted({ch for ch in column if ch in ".`"})
+    if bad:
+        raise RunnerError(
+            f"data.schema: column {column!r}: Spark ML stages cannot read a name holding "
+            f"{' or '.join(map(repr, bad))}; rename the column in the data (spaces and other "
+            "characters are fine)"
+        )
 
 
 def _check_type(column: str, type_: str) -> None:
@@ -144,7 +159,9 @@ def check_files(path: str, data_format: str) -> None:
     if os.path.isfile(path):
         other = [f for f, ends in DATA_ENDINGS.items() if f != data_format and _is_data(path, ends)]
         if other and not _is_data(path, endings):
-            raise RunnerError(f"data.path: {path} looks like {other[0]}, not data.format={data_format}")
+            raise RunnerError(
+                f"data.path: {path} looks like {other[0]}, not data.format={data_format}"
+            )
         return
     bad, found = _scan(path, endings)
     if bad:

@@ -80,6 +80,6 @@ def test_missing_column_is_named(spark, tmp_path: Path) -> None:
 
 
 def test_split_leaving_test_empty(spark, tmp_path: Path) -> None:
-    path = _csv(tmp_path, "Biscoe,1,2,3,4,0\nDream,1,2,3,4,1\n")
+    path = _csv(tmp_path, "Biscoe,1,2,3,4,0\nDream,1,2,3,4,1\nDream,1,2,3,4,2\n")  # 3 names
     with pytest.raises(RunnerError, match="leaves test empty"):
         data.load(spark, _cfg(path, "data.split.train=0.999", "data.split.test=0.001"))
