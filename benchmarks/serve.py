@@ -1,6 +1,8 @@
 """Serving and batch-scoring figures of runner beside MLflow's own, measured in one run.
 
     /work/venv/bin/python benchmarks/serve.py [--quick] [--workers 2]
+    .venv/bin/python benchmarks/serve.py --compare-with <dir> [--rounds 5] [--seconds 4]
+                                         [--store <a tracking URI holding the lab model>]
 
 1. Trains the lab model with ``runner`` (subprocess) into a tmp sqlite store.
 2. ``runner serve`` vs ``mlflow models serve --env-manager local`` (the spark flavor's pyfunc) on
@@ -11,6 +13,11 @@
    Also the startup of ``runner serve serving.model_uri=<dir>`` on the champion's downloaded files.
 3. ``runner predict`` (native transform, parquet in and out) on 1M seeded penguin-like rows vs
    ``mlflow.pyfunc.spark_udf`` on the same model over fewer rows (it is ~20x slower): rows/s.
+
+``--compare-with <dir>`` measures a change instead: ``runner serve`` from the ``runner`` package
+under ``<dir>`` (e.g. ``git archive <base> runner | tar -x -C <dir>``) beside this checkout's, same
+model, same interpreter, alternating who goes first for ``--rounds`` rounds at 1 and 32
+connections on a noisy shared host; prints each round and the medians of p50/p99.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +60,7 @@ class Load:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu_us: float = 0.0  # the server's CPU time per request (compare mode)
 
     @property
     def rps(self) -> float:
@@ -199,6 +208,60 @@ def bench_runner(root: Path, uri: str, seconds: float, workers: int
         return startup, [report(load(port, c, seconds, 200_000)) for c in (1, 8, 32)]
     finally:
         stop(process)
+
+
+def bench_source(root: Path, uri: str, source: Path, seconds: float) -> list[Load]:
+    """``runner serve`` run as ``python -m runner.cli`` with ``source`` first on the path."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "runner.cli", "serve", f"tracking.uri={uri}",
+           f"serving.port={port}", SPARK]
+    t0 = time.perf_counter()
+    env = {**ENV, "PYTHONPATH": str(source)}
+    process = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ping", process, 300 - (time.perf_counter() - t0))
+        load(port, 1, 1.0, 500)  # warm-up
+        loads = []
+        for c in (1, 32):
+            cpu = cpu_seconds(process.pid)
+            ld = load(port, c, seconds, 200_000)
+            ld.server_cpu_us = (cpu_seconds(process.pid) - cpu) / max(ld.requests, 1) * 1e6
+            loads.append(ld)
+        return loads
+    finally:
+        stop(process)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux): unlike latency on a shared host, it hardly
+    depends on what else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(root: Path, uri: str, before: Path, rounds: int, seconds: float) -> str:
+    """Medians over ``rounds`` of the same load on ``before``'s runner and this checkout's,
+    alternating which goes first."""
+    after = Path(__file__).resolve().parent.parent
+    runs: dict[str, list[list[Load]]] = {"before": [], "after": []}
+    for r in range(rounds):
+        order = [("before", before), ("after", after)]
+        for name, source in order if r % 2 == 0 else order[::-1]:
+            runs[name].append(bench_source(root, uri, source, seconds))
+            say(f"round {r + 1} {name}: " + "; ".join(
+                f"@{ld.connections} p50 {ld.p50_ms:.3f} p99 {ld.p99_ms:.3f} ms, "
+                f"{ld.rps:,.0f} req/s, server CPU {ld.server_cpu_us:.0f} us/req, "
+                f"{ld.errors} errors" for ld in runs[name][-1]))
+    lines = [f"medians of {rounds} rounds, {seconds:g} s each (ms; req/s; server CPU us/request)",
+             f"{'':<16}{'before':>10}{'after':>10}{'change':>9}"]
+    for i, c in enumerate((1, 32)):
+        for label, field in (("p50", "p50_ms"), ("p99", "p99_ms"), ("req/s", "rps"),
+                             ("cpu us/req", "server_cpu_us")):
+            b, a = (statistics.median(getattr(run[i], field) for run in runs[n]) for n in runs)
+            lines.append(f"{label + f' @{c}':<16}{_num(b):>10}{_num(a):>10}"
+                         f"{(a / b - 1) * 100:>+8.1f}%")
+    return "\n".join(lines)
 
 
 def dir_startup(root: Path, uri: str) -> float:
@@ -355,11 +418,21 @@ def main() -> None:
     parser.add_argument("--no-serve", action="store_true")
     parser.add_argument("--workers", type=int, default=1,
                         help="runner's serving.workers (processes); mlflow keeps its default")
+    parser.add_argument("--compare-with", type=Path, metavar="DIR",
+                        help="a directory holding another version's runner package: serve "
+                             "latency of both, alternating (no MLflow, no batch)")
+    parser.add_argument("--store", metavar="URI",
+                        help="a tracking store already holding the lab model: no training")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, help="length of each load run")
     args = parser.parse_args()
-    seconds = 3.0 if args.quick else 8.0
+    seconds = args.seconds or (3.0 if args.quick else 8.0)
     root = Path(tempfile.mkdtemp(prefix="runner-bench-"))
     try:
-        uri = train(root)
+        uri = args.store or train(root)
+        if args.compare_with:
+            say(compare(root, uri, args.compare_with.resolve(), args.rounds, seconds))
+            return
         ours: tuple[float, list[Load]] = (0.0, [])
         theirs: tuple[float, list[Load]] = (0.0, [])
         from_dir: float | None = None

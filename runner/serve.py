@@ -1,10 +1,12 @@
 """``runner serve``: MLflow's scoring protocol over a minimal asyncio HTTP/1.1 server.
 
 The shell only frames HTTP (keep-alive, Content-Length, bounded heads and bodies) and routes;
-everything about a request's content is ``runner.scoring``. A stdlib ``asyncio.Protocol`` instead
-of a web framework because on 2 cores the framework, not the model, would be the latency: the
-compiled scorer answers in tens of microseconds. Under load, the scoring requests one event-loop
-wake-up brings in are scored with one model call (``Batcher``), each answered as if alone.
+everything about a request's content is ``runner.scoring``. Hostile clients are bounded: header,
+body and idle timeouts, what a connection may buffer either way, and open connections per worker.
+A stdlib ``asyncio.Protocol`` instead of a web framework because on 2 cores the framework, not
+the model, would be the latency: the compiled scorer answers in tens of microseconds. Under load,
+the scoring requests one event-loop wake-up brings in are scored with one model call
+(``Batcher``), each answered as if alone.
 """
 
 from __future__ import annotations
