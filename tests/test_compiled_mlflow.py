@@ -246,5 +246,5 @@ def test_models_with_the_older_loader_still_load(logged, tmp_path):
     flavor.pop("code")
     (old / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     model = mlflow.pyfunc.load_model(str(old))
-    assert type(model.get_raw_model()).__module__ == LEGACY_LOADER_MODULE
+    assert model.metadata.flavors["python_function"]["loader_module"] == LEGACY_LOADER_MODULE
     assert model.predict(_lab_frame()).tolist() == [1.0]

@@ -199,8 +199,13 @@ def test_a_model_directory_is_served_without_the_tracking_store(server: Server,
     local = mlflow.artifacts.download_artifacts(artifact_uri=store.model_uri,
                                                 dst_path=str(tmp_path / "model"))
     ours = Model.load(local)  # runner reads the MLmodel as YAML: it must agree with MLflow
-    assert tracking.model_inputs(local) == [(s.name, s.type.name)
-                                            for s in ours.get_input_schema().inputs]
+    # numeric columns are `any` to MLflow; runner reads their declared type from the metadata
+    from mlflow.types.schema import AnyType
+
+    declared = ours.metadata[tracking.DECLARED_TYPES_KEY]
+    assert tracking.model_inputs(local) == [
+        (s.name, declared[s.name] if isinstance(s.type, AnyType) else s.type.name)
+        for s in ours.get_input_schema().inputs]
     assert tracking.model_flavors(local) == ours.flavors
     # an unreachable tracking store: serving a directory must not need one
     nowhere = Store("http://127.0.0.1:9", tmp_path, store.run_id, local)

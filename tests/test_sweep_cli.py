@@ -60,6 +60,17 @@ def _artifacts(run_id: str) -> set[str]:
     return {a.path for a in MlflowClient().list_artifacts(run_id)}
 
 
+def _models(run_id: str) -> list[str]:
+    """Names of the MLflow 3 logged models a run produced (their files are not run artifacts)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_run(run_id).info.experiment_id
+    found = client.search_logged_models([experiment],
+                                        filter_string=f"source_run_id = '{run_id}'")
+    return [m.name for m in found]
+
+
 def test_grid_sweep_logs_a_parent_and_a_child_per_job(tmp_path: Path) -> None:
     done = _run(tmp_path, ["model.regParam=0.01,0.5", "model.maxIter=5", SPARK])
     assert done.returncode == 0, done.stdout
@@ -76,8 +87,8 @@ def test_grid_sweep_logs_a_parent_and_a_child_per_job(tmp_path: Path) -> None:
     assert {"trials.csv", "optimization_history.png", "config.yaml"} <= _artifacts(
         parent.info.run_id)
     best = parent.data.tags["runner.sweep.best_run_id"]
-    assert "model" in _artifacts(best)  # log_models=best: only the best child has a model
-    assert sum("model" in _artifacts(c.info.run_id) for c in children) == 1
+    assert _models(best) == ["model"]  # log_models=best: only the best child has a model
+    assert sum(bool(_models(c.info.run_id)) for c in children) == 1
     from mlflow import MlflowClient
 
     champion = MlflowClient().get_model_version_by_alias("penguin-classifier", "champion")
