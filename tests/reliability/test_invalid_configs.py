@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -224,9 +225,7 @@ def test_the_console_script_prints_one_line(overrides: list[str], expected: str,
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
            "RUNNER_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("HYDRA_FULL_ERROR", None)
-    runner = Path(os.environ.get("VIRTUAL_ENV", ".venv")) / "bin" / "runner"
-    if not runner.exists():
-        runner = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "runner"
+    runner = Path(sys.executable).parent / "runner"  # the console script, installed copy
     proc = subprocess.run([str(runner), *overrides], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     _assert_one_line_error(proc.returncode, proc.stderr, expected)
