@@ -148,7 +148,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("get_session", "start_async"):
         monkeypatch.setattr(spark_mod, name, lambda *a, _n=name, **k: started.append(_n))
     monkeypatch.setattr("sys.argv", ["runner"])
-    tmp_path.joinpath("started").write_text("")
     monkeypatch.setattr(spark_mod, "_started_for_test", started, raising=False)
     return tmp_path
 
