@@ -6,7 +6,10 @@ Spark's jars. Java 17 can map them from an archive that a previous JVM wrote at 
 to ~16 s (``python benchmarks/cold_run.py``). The archive (~220 MB) is written once per Java,
 pyspark and class path, by the first local session that finds none; that JVM writes it after
 the run, while it exits (~15 s, in the background of a terminal). A JVM that cannot use an
-archive (another Java, changed jars, a damaged file) ignores it and runs as without one.
+archive (another Java, changed jars, a garbage file) ignores it and runs as without one; but a
+truncated archive (a disk that filled up, a copy cut short) crashes the JVM with SIGBUS while it
+maps it, so ``damaged`` checks the file against its own header first and such a file is deleted
+(and written again by this run).
 
 Only the driver JVM of a local master uses it (``spark.class_archive=false`` turns it off);
 cluster executors and Spark Connect servers are not started by runner.
@@ -17,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import struct
+import sys
 from pathlib import Path
 
 # the JVM's CDS notes (signed jars skipped, archive mismatches) are not the user's business
@@ -43,6 +48,45 @@ def archive_path(java_description: str, class_path: str) -> Path:
     return cache_dir() / "jvm" / f"spark-{pyspark.__version__}-{digest}.jsa"
 
 
+# CDS archive header (JDK 17, include/cds.h): magic, crc, version, then 7 regions of 72 bytes
+# whose file offset and used size (at +24 and +40) say how long the file must be
+_MAGICS = (0xF00BABA2, 0xF00BABA8)  # static, dynamic archive
+_LAYOUT_VERSION = 11
+_REGIONS, _REGION_SIZE, _FIRST_REGION = 7, 72, 16
+
+
+def damaged(archive: Path) -> str | None:
+    """Why ``archive`` cannot be mapped (not an archive, truncated), or None when it looks whole
+    or its header has a layout this check does not know (then the JVM checks it)."""
+    try:
+        with archive.open("rb") as file:
+            head = file.read(_FIRST_REGION + _REGIONS * _REGION_SIZE)
+            size = os.fstat(file.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 12 or struct.unpack_from("=I", head)[0] not in _MAGICS:
+        return "not a class-data archive"
+    if struct.unpack_from("=i", head, 8)[0] != _LAYOUT_VERSION or (
+            len(head) < _FIRST_REGION + _REGIONS * _REGION_SIZE):
+        return None
+    end = 0
+    for region in range(_REGIONS):
+        offset, _, used = struct.unpack_from("=QQQ", head, _FIRST_REGION + region * _REGION_SIZE
+                                             + 24)
+        end = max(end, offset + used if used else 0)
+    return f"truncated: {size} of {end} bytes" if size < end else None
+
+
+def _discard_if_damaged(archive: Path) -> None:
+    """Delete a damaged archive with a one-line note; this run then writes a new one."""
+    why = damaged(archive)
+    if why is None:
+        return
+    archive.unlink()
+    note = f"deleted the damaged class archive {archive} ({why}); this run writes a new one"
+    print(f"runner: note: {note}", file=sys.stderr)  # noqa: T201 - before Spark's own output
+
+
 def java_options(archive: Path) -> str:
     """The driver JVM's flags: map the archive when it is complete; else write it at exit when
     no other JVM is writing it (then ``claim`` must be called with the JVM's pid); else none,
@@ -58,6 +102,8 @@ def _options(archive: Path) -> str:
     if archive.exists() and not _writer_alive(lock):
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()  # its writer is done
+        _discard_if_damaged(archive)
+    if archive.exists() and not _writer_alive(lock):
         return f"-XX:SharedArchiveFile={archive} {QUIET}"
     if archive.exists() or not _take(lock):
         return ""  # another JVM is writing it: run without, as before

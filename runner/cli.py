@@ -110,6 +110,9 @@ def one_line(exc: BaseException) -> str:
     # a missing group option: the options say enough without the search path or the schemas
     text = re.sub(r"\s*\bbase_\w+", "", str(exc).split("Config search path:")[0])
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    override = getattr(exc, "override", None)  # a grammar error may not quote its override
+    if override and lines and override not in lines[0]:
+        lines[0] = f"Error parsing override {override!r}: {lines[0]}"
     if cause is not None and cause is not exc:
         lines.append(schemas.describe_omegaconf_error(cause))
     return " ".join(lines) or type(exc).__name__

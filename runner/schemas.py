@@ -431,8 +431,8 @@ def _nearest(key: str, names: list[str], prefix: str) -> str | None:
 
 
 def _in_range(key: str, value: Any, low: float, high: float, text: str) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-        isinstance(value, float) and math.isnan(value))
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        isinstance(value, int) or math.isfinite(value))
     if not ok or not low <= value <= high:
         raise RunnerError(f"{key}={value!r} is out of range: must be {text}")
 

@@ -15,19 +15,29 @@ from runner import class_archive, spark
 from tests.conftest import make_config
 
 
+@pytest.fixture(scope="module")
+def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real dynamic CDS archive, written by a JVM that runs ``java -version``."""
+    path = tmp_path_factory.mktemp("cds") / "version.jsa"
+    subprocess.run(["java", f"-XX:ArchiveClassesAtExit={path}", *class_archive.QUIET.split(),
+                    "-version"], capture_output=True, timeout=120, check=True)
+    return path
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
 
 
-def test_the_first_jvm_writes_others_wait_then_all_map_it(tmp_path: Path) -> None:
+def test_the_first_jvm_writes_others_wait_then_all_map_it(tmp_path: Path,
+                                                          real_archive: Path) -> None:
     archive = tmp_path / "jvm" / "spark.jsa"
     first = class_archive.java_options(archive)
     assert f"-XX:ArchiveClassesAtExit={archive}" in first
     class_archive.claim(archive, os.getpid())  # a live writer (this process stands in)
     assert class_archive.java_options(archive) == ""  # nothing to map yet, nor to write
-    archive.write_bytes(b"written while the writer exits")
+    archive.write_bytes(real_archive.read_bytes())  # written while the writer exits
     assert class_archive.java_options(archive) == ""  # a live writer may still be writing
     class_archive.claim(archive, _dead_pid())
     assert f"-XX:SharedArchiveFile={archive}" in class_archive.java_options(archive)
@@ -55,6 +65,56 @@ def test_the_archive_is_named_for_the_java_and_the_class_path(
     assert one == class_archive.archive_path("openjdk 17.0.15", "")
     assert one != class_archive.archive_path("openjdk 21.0.2", "")
     assert one != class_archive.archive_path("openjdk 17.0.15", "/opt/extra.jar")
+
+
+def _truncated(real_archive: Path, to: Path) -> Path:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    to.write_bytes(real_archive.read_bytes()[: real_archive.stat().st_size // 2])
+    return to
+
+
+def test_a_truncated_archive_crashes_a_jvm_and_is_found_by_its_header(
+        tmp_path: Path, real_archive: Path) -> None:
+    cut = _truncated(real_archive, tmp_path / "cut.jsa")
+    crash = subprocess.run(["java", f"-XX:SharedArchiveFile={cut}", *class_archive.QUIET.split(),
+                            "-version"], cwd=tmp_path, capture_output=True, timeout=120,
+                           check=False)
+    assert crash.returncode != 0  # SIGBUS while mapping: what a local run used to hit
+    assert class_archive.damaged(real_archive) is None
+    assert (class_archive.damaged(cut) or "").startswith("truncated")
+    garbage = tmp_path / "garbage.jsa"
+    garbage.write_bytes(os.urandom(4096))
+    assert class_archive.damaged(garbage) == "not a class-data archive"
+
+
+def test_a_damaged_archive_is_deleted_and_written_again(
+        tmp_path: Path, real_archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = _truncated(real_archive, tmp_path / "jvm" / "spark.jsa")
+    assert f"-XX:ArchiveClassesAtExit={archive}" in class_archive.java_options(archive)
+    assert not archive.exists()
+    note = capsys.readouterr().err.strip().splitlines()
+    assert len(note) == 1
+    assert note[0].startswith("runner: note: deleted the damaged class archive")
+
+
+@pytest.mark.slow
+def test_a_local_run_with_a_truncated_archive_goes_on_and_writes_a_new_one(
+        tmp_path: Path, real_archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "cache"))
+    archive = _truncated(real_archive, class_archive.archive_path(spark._java()[1], ""))
+    cut_size = archive.stat().st_size
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    done = subprocess.run([sys.executable, "-m", "runner.cli", "spark.master='local[2]'",
+                           "tracking.log_models=none"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "accuracy" in done.stdout
+    notes = [line for line in done.stderr.splitlines() if "damaged class archive" in line]
+    assert len(notes) == 1
+    assert notes[0].startswith("runner: note: ")
+    # the pipes closed when the JVM was gone: it wrote a whole new archive while exiting
+    assert class_archive.damaged(archive) is None
+    assert archive.stat().st_size > cut_size
 
 
 @pytest.mark.slow
