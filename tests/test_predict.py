@@ -86,7 +86,7 @@ def test_unknown_model(store: Store, penguins: str, tmp_path: Path) -> None:
     with pytest.raises(RunnerError, match="no-such-model"):
         predict.run(config(store, input=penguins, output=tmp_path / "o",
                            model_uri="models:/no-such-model/1"))
-    with pytest.raises(RunnerError, match="has no versions"):
+    with pytest.raises(RunnerError, match="has no servable versions"):
         predict.run(make_config([*TEST_SPARK_OVERRIDES, f"tracking.uri={store.uri}",
                                  "tracking.registered_model_name=other",
                                  f"predict.input={penguins}", f"predict.output={tmp_path}/o"]))
