@@ -362,6 +362,7 @@ def check(cfg: DictConfig) -> None:
         hint = f"; did you mean {suggestion}?" if suggestion else ""
         raise RunnerError(f"{key}: no such key in runner's config{hint}")
     _check_numbers(cfg)
+    check_serving(cfg.serving)
     _check_evaluation(cfg.evaluation)
     _check_mlp(cfg)
 
@@ -498,3 +499,18 @@ def _check_mlp(cfg: DictConfig) -> None:
 
 def _value(member: Any) -> str:
     return str(member.value) if isinstance(member, Enum) else str(member)
+
+
+def check_serving(serving: Any) -> None:
+    """The serving keys' ranges, before the model is loaded or the port bound."""
+    rules = [("port", 0 <= serving.port <= 65535, "0..65535 (0: a free port)"),
+             ("workers", serving.workers >= 1, ">= 1"),
+             ("max_body_bytes", serving.max_body_bytes > 0, "> 0"),
+             ("header_timeout", serving.header_timeout > 0, "> 0 (seconds)"),
+             ("body_timeout", serving.body_timeout > 0, "> 0 (seconds)"),
+             ("idle_timeout", serving.idle_timeout > 0, "> 0 (seconds)"),
+             ("max_connections", serving.max_connections >= 1, ">= 1")]
+    for key, ok, valid in rules:
+        if not ok:
+            raise RunnerError(f"serving.{key}={getattr(serving, key)} is out of range: it must "
+                              f"be {valid}")

@@ -26,7 +26,7 @@ from importlib.metadata import version
 from importlib.resources import files
 from typing import Any, TypeVar, cast
 
-from runner import __version__, scorers, scoring, tracking
+from runner import __version__, schemas, scorers, scoring, tracking
 from runner.errors import RunnerError, first_line
 from runner.scoring import ModelInfo, Response
 
@@ -478,7 +478,7 @@ def _batches(queue: list[Queued]) -> Iterator[list[Queued]]:
 
 def main(cfg: Any) -> None:
     """Entry point of ``runner serve``: load the model, print what is served, serve until killed."""
-    check_serving(cfg.serving)
+    schemas.check_serving(cfg.serving)
     app, model = load_app(cfg)
     sock = bind(cfg.serving.host, cfg.serving.port, cfg.serving.workers > 1)
     workers = cfg.serving.workers
@@ -497,21 +497,6 @@ def main(cfg: Any) -> None:
     finally:
         for pid in children:
             _stop_child(pid)
-
-
-def check_serving(serving: Any) -> None:
-    """The serving keys' ranges, before the model is loaded or the port bound."""
-    rules = [("port", 0 <= serving.port <= 65535, "0..65535 (0: a free port)"),
-             ("workers", serving.workers >= 1, ">= 1"),
-             ("max_body_bytes", serving.max_body_bytes > 0, "> 0"),
-             ("header_timeout", serving.header_timeout > 0, "> 0 (seconds)"),
-             ("body_timeout", serving.body_timeout > 0, "> 0 (seconds)"),
-             ("idle_timeout", serving.idle_timeout > 0, "> 0 (seconds)"),
-             ("max_connections", serving.max_connections >= 1, ">= 1")]
-    for key, ok, valid in rules:
-        if not ok:
-            raise RunnerError(f"serving.{key}={getattr(serving, key)} is out of range: it must "
-                              f"be {valid}")
 
 
 def load_app(cfg: Any) -> tuple[App, tracking.ResolvedModel]:

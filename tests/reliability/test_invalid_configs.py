@@ -22,6 +22,8 @@ from runner import spark as spark_mod
 CASES: list[tuple[list[str], str]] = [
     # Spark's own ranges, read from pyspark's Param docs (the Scala validators)
     (["model.maxIter=0"], "model.maxIter=0 is out of range"),
+    (["serving.port=70000"], "serving.port=70000 is out of range"),  # any task: one config
+    (["serving.workers=0"], "serving.workers=0 is out of range"),
     (["model.maxIter=-3"], "model.maxIter=-3"),
     (["model.regParam=-1"], "model.regParam=-1.0 is out of range: LogisticRegression.regParam "
                             "must be >= 0"),

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from runner import scoring, serve
+from runner import schemas, scoring, serve
 from runner.errors import RunnerError
 from tests.conftest import LAB_REQUEST
 from tests.serving_support import Server, Store, start_server, trained_store
@@ -418,8 +418,8 @@ def test_serving_keys_out_of_range_are_refused_naming_the_key(key: str, value: f
     serving = Serving()
     setattr(serving, key, value)
     with pytest.raises(RunnerError, match=rf"^serving\.{key}={value} is out of range"):
-        serve.check_serving(serving)
-    serve.check_serving(Serving())
+        schemas.check_serving(serving)
+    schemas.check_serving(Serving())
 
 
 def test_an_out_of_range_port_is_one_line_before_anything_loads(tmp_path: Path) -> None:
