@@ -20,6 +20,7 @@ import contextlib
 import os
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -105,9 +106,9 @@ def check_writable(path: str) -> None:
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, f".runner-write-check-{os.getpid()}")
-        with open(probe, "w"):
-            pass
+        # a unique name: sweep trials in threads of one process check at the same moment
+        handle, probe = tempfile.mkstemp(prefix=".runner-write-check-", dir=folder)
+        os.close(handle)
         os.unlink(probe)
         if os.path.exists(path):
             with open(path, "r+b"):

@@ -320,3 +320,16 @@ def test_cli_in_an_unwritable_directory_is_one_line(tmp_path: Path) -> None:
         done = run_cli([], cwd)
     assert_one_line_error(done, str(cwd), "cannot be written")
     assert not (cwd / "outputs").exists()
+
+
+def test_threads_checking_one_store_at_once_all_pass(tmp_path: Path) -> None:
+    """Sweep trials in threads check the store's folder at the same moment: a probe file shared
+    by the process made one thread's unlink fail the other ('cannot write'; seen in a 10-kill
+    sweep, where it failed a trial)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = str(tmp_path / "mlflow.db")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: store.check_writable(path), range(400)))
+    assert results == [None] * 400
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".runner-write-check")]
