@@ -358,8 +358,11 @@ def register(logged: LoggedModel) -> LoggedModel:
     if status != "FINISHED":
         raise RunnerError(f"run {logged.run_id} is {status}: its model is not registered")
     with _store_lock:  # the registered model is created on first use: racy across threads
-        version = mlflow.register_model(f"runs:/{logged.run_id}/{MODEL_ARTIFACT}",
-                                        logged.registered_name).version
+        # an MLflow 3 logged model is registered by its own URI (models:/m-...): through
+        # runs:/<id>/model MLflow finds no run artifact and warns before doing the same
+        source = (logged.uri if logged.uri.startswith("models:/")
+                  else f"runs:/{logged.run_id}/{MODEL_ARTIFACT}")
+        version = mlflow.register_model(source, logged.registered_name).version
     return LoggedModel(logged.uri, logged.registered_name, str(version), logged.run_id)
 
 
