@@ -194,7 +194,54 @@ def test_wrong_content_type_is_415(content_type: str | None) -> None:
     response = scoring.invocations(json.dumps(LAB_REQUEST).encode(), content_type, "",
                                    FakeScorer(), INFO)
     assert response.status == 415
-    assert "unsupported Content-Type" in json.loads(response.body)["message"]
+    message = json.loads(response.body)["message"]
+    assert "unsupported Content-Type" in message
+    for accepted in ("application/json", "text/csv", "application/vnd.apache.parquet"):
+        assert accepted in message
+
+
+def parquet(frame: Any, **options: Any) -> bytes:
+    """A Parquet body as MLflow's clients send it: ``DataFrame.to_parquet``."""
+    import io
+
+    out = io.BytesIO()
+    frame.to_parquet(out, **options)
+    return out.getvalue()
+
+
+def test_parquet_body_parses_to_the_columns_json_gives() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame([LAB, {**LAB, "Island": None, "CulmenLength": float("nan")}],
+                         index=[10, 11])  # a kept index column, dropped as read_parquet does
+    data, params = scoring.parse(parquet(frame), scoring.PARQUET)
+    as_json, _ = scoring.parse(json.dumps({"inputs": {c: [LAB[c], None] for c in COLUMNS}}
+                                          ).encode(), scoring.JSON)
+    assert params == {}
+    assert list(data) == COLUMNS
+    assert data["FlipperLength"] == [210, 210]
+    assert type(data["FlipperLength"][0]) is int
+    assert data["Island"] == ["Biscoe", None]  # a null is None, as JSON's null
+    assert data["CulmenLength"][1] is None  # pandas writes its NaN (= missing) as a null
+    assert {c: data[c][:1] for c in COLUMNS} == {c: as_json[c][:1] for c in COLUMNS}
+    assert invoke(parquet(frame.iloc[:1]), scoring.PARQUET)[1] == {"predictions": [1.0]}
+
+
+def test_parquet_gets_the_json_paths_type_checks_and_messages() -> None:
+    import pandas as pd
+
+    wrong = pd.DataFrame([{**LAB, "BodyMass": "heavy"}])
+    status, answer = invoke(parquet(wrong), scoring.PARQUET)
+    as_json = invoke({"dataframe_records": [{**LAB, "BodyMass": "heavy"}]})
+    assert (status, answer) == as_json
+    assert status == 400
+    assert "column BodyMass row 0: expected a number" in answer["message"]
+    status, answer = invoke(parquet(pd.DataFrame([{**LAB, "Extra": 1}])), scoring.PARQUET)
+    assert status == 400
+    assert "unknown column(s) Extra" in answer["message"]
+    status, answer = invoke(b"PAR1 not parquet", scoring.PARQUET)
+    assert status == 400
+    assert answer["message"].startswith("malformed Parquet:")
 
 
 def test_malformed_query_string_is_400() -> None:
