@@ -7,11 +7,13 @@ everything else goes to Hydra (overrides, ``-m``, ``--cfg``, ``--help``, ``--con
 from __future__ import annotations
 
 import gc
+import io
+import logging
 import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 import hydra
@@ -19,18 +21,63 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from runner import schemas
 from runner.errors import RunnerError
+from runner.progress import say
 from runner.schemas import register_configs
 
 TASKS = ("train", "serve", "predict", "reproduce")
+# paths a user writes relative to where they launch runner (hydra.job.chdir: launch_relative)
+LAUNCH_PATHS = ("data.path", "predict.input", "predict.output", "serving.model_uri")
 
 
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+
+
+def launch_relative(cfg: DictConfig, hydra: Any = None) -> None:
+    """With ``hydra.job.chdir=true`` a job runs inside its output folder: relative paths the user
+    wrote (``data.path``, ``predict.input``/``output``, ``serving.model_uri``, a relative sqlite
+    or folder ``tracking.uri`` and the default store) are made absolute against the launch
+    directory, so they mean what they meant on the command line, for a run and for each trial
+    of a sweep (``hydra``: the sweep's own config, whose paths its parent run reads)."""
+    if hydra is None and HydraConfig.initialized():
+        hydra = HydraConfig.get()
+    if hydra is None or not hydra.job.chdir:
+        return
+    from runner import tracking
+
+    launch = hydra.runtime.cwd
+    with read_write(cfg), open_dict(cfg):
+        for key in LAUNCH_PATHS:
+            value = OmegaConf.select(cfg, key)
+            if isinstance(value, str) and _is_relative_path(value):
+                OmegaConf.update(cfg, key, os.path.join(launch, value))
+        uri = cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
+        cfg.tracking.uri = (_launch_uri(uri, launch) if uri
+                            else f"sqlite:///{os.path.join(launch, tracking.DEFAULT_STORE)}")
+
+
+def _is_relative_path(value: str) -> bool:
+    """A relative local path: no URI scheme (``pkg://``, ``models:/``, ``s3a://``), not absolute."""
+    return bool(value) and not re.match(r"^[A-Za-z][\w+.-]*:", value) and not os.path.isabs(
+        os.path.expanduser(value))
+
+
+def _launch_uri(uri: str, launch: str) -> str:
+    """A tracking URI whose local path is relative, made absolute against ``launch``."""
+    from runner import store
+
+    for prefix in ("sqlite:///", "file:"):
+        rest = uri[len(prefix):]
+        if uri.startswith(prefix) and not rest.startswith("/"):
+            return prefix + os.path.join(launch, rest)
+    if store.scheme(uri) or not _is_relative_path(uri):  # a server, "databricks", a path
+        return uri
+    return os.path.join(launch, uri)
 
 
 def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -39,12 +86,13 @@ def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
 
     def wrapped(cfg: DictConfig) -> Any:
         try:
+            launch_relative(cfg)
             schemas.check(cfg)  # before anything starts: a JVM, an MLflow run
             return fn(cfg)
         except RunnerError as exc:
             if _is_multirun():
                 raise
-            print(f"runner: error: {exc}", file=sys.stderr)
+            say(f"runner: error: {exc}", logging.ERROR)
             sys.exit(1)
 
     wrapped.__module__ = __name__  # Hydra finds conf/ relative to this module
@@ -61,7 +109,7 @@ def train_task(cfg: DictConfig) -> float:
     if active is not None:  # a child run of the sweep's parent; progress comes from the callback
         return active.trial(cfg, overrides)
     result = train.run(cfg, overrides)
-    print(report.summary(result))
+    say(report.summary(result), stream=sys.stdout)
     return result.value
 
 
@@ -88,11 +136,12 @@ class ConfigCheck(Callback):
         from runner import features, models
 
         try:  # the sweep's values aside; each trial checks its own config when it starts
+            launch_relative(config, config.hydra)  # before the sweep's callback reads it
             schemas.check(config)
             features.check(config.features, config.data)
             models.check(config.model)
         except RunnerError as exc:
-            print(f"runner: error: {exc}", file=sys.stderr)
+            say(f"runner: error: {exc}", logging.ERROR)
             sys.exit(1)
 
 
@@ -145,7 +194,7 @@ def _errors_as_one_line() -> Iterator[None]:
         if user_asked == "1":
             raise
         text = str(exc) if isinstance(exc, RunnerError) else one_line(exc)
-        print(f"runner: error: {text}", file=sys.stderr)
+        say(f"runner: error: {text}", logging.ERROR)
         sys.exit(1)
     finally:
         if user_asked is None:
@@ -183,13 +232,54 @@ def _check_cwd(args: list[str]) -> None:
         sys.exit(1)
 
 
+def _completion(args: list[str]) -> tuple[str, list[str]] | None:
+    """For Hydra's shell-completion query (``runner -sc query=bash``, which the installed
+    completion script runs with the typed line in COMP_LINE): the task verb the line names and
+    the verbs that complete the word typed, or None when this is no completion query.
+
+    Hydra reads every word after the program as an override, so ``runner predict
+    predict.inp<TAB>`` failed on 'predict': the verb is taken out of COMP_LINE (and COMP_POINT
+    moved back with it). A first word being typed also completes to the verbs.
+    """
+    if not {"-sc", "--shell-completion"} & set(args) or not any(
+            a.startswith("query=") for a in args):
+        return None
+    line = os.environ.get("COMP_LINE", "")
+    match = re.match(r"(\s*\S+\s+)(\S*)(\s*)(.*)$", line, re.S)
+    if match is None:  # the program name alone: nothing typed after it yet
+        return "train", []
+    head, first, space, rest = match.groups()
+    if first in TASKS and space:
+        os.environ["COMP_LINE"] = head + rest
+        point = int(os.environ.get("COMP_POINT") or len(line))
+        os.environ["COMP_POINT"] = str(max(len(head), point - len(first) - len(space)))
+        return first, []
+    return "train", [t for t in TASKS if t.startswith(first)] if not space else []
+
+
+def _complete(task: str, verbs: list[str]) -> None:
+    """Print the completion candidates: the verbs, then Hydra's keys of the task's config
+    (every task composes the same config tree). ``reproduce`` takes a run id: nothing."""
+    if task == "reproduce":
+        return
+    out = io.StringIO()
+    with _errors_as_one_line(), redirect_stdout(out):
+        _hydra(train_task)()
+    print(" ".join([*verbs, *out.getvalue().split()]))  # noqa: T201 - the shell reads stdout
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``runner`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     task = args.pop(0) if args and args[0] in TASKS else "train"
     register_configs()
     argv0 = sys.argv[0] if sys.argv else "runner"
+    completion = _completion(args)
     try:
+        if completion is not None:
+            sys.argv = [argv0, *args]
+            _complete(*completion)
+            return
         if task == "reproduce":
             from runner import reproduce
 

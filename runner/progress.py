@@ -1,14 +1,47 @@
-"""One stderr line per finished step of a run, with its time: a cold run takes seconds per step
-(JVM start, first Spark jobs), and a user should see where they go."""
+"""What runner tells the user as it works: one stderr line per finished step of a run, with its
+time (a cold run takes seconds per step: JVM start, first Spark jobs), and every such line also
+in the job's log file.
+
+Hydra's logging config gives each run a ``<run dir>/<job name>.log`` (``runner.log``). Runner's
+lines are printed, not logged, so that the console shows them bare and at once; ``say`` also
+writes them to that file through ``logging``, to its file handlers only: Hydra's console handler
+would print each line a second time with a timestamp.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from typing import TextIO
+
+LOG = logging.getLogger("runner")
+
+
+def say(text: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Print ``text`` (stderr unless ``stream``) and write it to the job's log file."""
+    print(text, file=sys.stderr if stream is None else stream, flush=True)  # noqa: T201
+    to_job_log(text, level)
+
+
+def to_job_log(text: str, level: int = logging.INFO) -> None:
+    """Each line of ``text`` to the file handlers of the root logger: Hydra's job log.
+
+    Looked up at each call: Hydra sets logging up per job (a sweep's trials each get their own
+    file), and without Hydra (tests, ``runner reproduce``) there is no file and nothing to do.
+    """
+    files = [h for h in logging.getLogger().handlers
+             if isinstance(h, logging.FileHandler) and level >= h.level]
+    if not files or not LOG.isEnabledFor(level):
+        return
+    for line in text.splitlines() or [""]:
+        record = LOG.makeRecord(LOG.name, level, __file__, 0, line, (), None)
+        for handler in files:
+            handler.handle(record)
 
 
 class Progress:
-    """Prints ``runner: <step> (<seconds> s)`` as each step ends, when enabled."""
+    """Says ``runner: <step> (<seconds> s)`` as each step ends, when enabled."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -17,5 +50,5 @@ class Progress:
     def step(self, name: str) -> None:
         now = time.perf_counter()
         if self.enabled:
-            print(f"runner: {name} ({now - self.last:.1f} s)", file=sys.stderr, flush=True)
+            say(f"runner: {name} ({now - self.last:.1f} s)")
         self.last = now

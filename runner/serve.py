@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -26,7 +27,7 @@ from importlib.metadata import version
 from importlib.resources import files
 from typing import Any, TypeVar, cast
 
-from runner import __version__, schemas, scorers, scoring, tracking
+from runner import __version__, progress, schemas, scorers, scoring, tracking
 from runner.errors import RunnerError, first_line
 from runner.scoring import ModelInfo, Response
 
@@ -106,6 +107,7 @@ def log_error(what: str, exc: BaseException | None) -> None:
         where = f" (at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
     detail = f": {type(exc).__name__}: {first_line(exc)}" if exc is not None else ""
     sys.stderr.write(f"runner serve: {what}{detail}{where}\n")
+    progress.to_job_log(f"runner serve: {what}{detail}{where}", logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -483,7 +485,8 @@ def main(cfg: Any) -> None:
     sock = bind(cfg.serving.host, cfg.serving.port, cfg.serving.workers > 1)
     workers = cfg.serving.workers
     if workers > 1 and app.blocking:
-        _say(f"serving.workers={workers} ignored: the Spark fallback runs in one process")
+        _say(f"serving.workers={workers} ignored: the Spark fallback runs in one process",
+             logging.WARNING)
         workers = 1
     host, port = sock.getsockname()[:2]
     _say(describe(app.info, model))
@@ -632,6 +635,6 @@ def process_age() -> float:
 _IMPORTED = time.monotonic()
 
 
-def _say(message: str) -> None:
-    sys.stdout.write(message + "\n")
-    sys.stdout.flush()
+def _say(message: str, level: int = logging.INFO) -> None:
+    """A line on stdout, and in the job's runner.log."""
+    progress.say(message, level, sys.stdout)
