@@ -76,6 +76,30 @@ def test_csv_and_split_formats(server: Server) -> None:
     assert json.loads(request(server, "POST", "/invocations", split)[1]) == {"predictions": [1.0]}
 
 
+def test_parquet_bodies_as_mlflows_server_takes_them(server: Server) -> None:
+    import io
+
+    import pandas as pd
+
+    def body(frame: pd.DataFrame) -> bytes:
+        out = io.BytesIO()
+        frame.to_parquet(out)
+        return out.getvalue()
+
+    parquet = "application/vnd.apache.parquet"
+    status, answer, _ = request(server, "POST", "/invocations?labels=true",
+                                body(pd.DataFrame([LAB])), parquet)  # the lab's ints as int64
+    assert status == 200
+    assert json.loads(answer) == {"predictions": [{"prediction": 1.0, "label": "Gentoo"}]}
+    status, answer, _ = request(server, "POST", "/invocations",
+                                body(pd.DataFrame([{**LAB, "BodyMass": "heavy"}])), parquet)
+    assert status == 400
+    assert "column BodyMass row 0: expected a number" in json.loads(answer)["message"]
+    status, answer, _ = request(server, "POST", "/invocations", b"a=1", "application/x-www-form")
+    assert status == 415
+    assert "text/csv, application/vnd.apache.parquet" in json.loads(answer)["message"]
+
+
 def test_health_version_and_metadata(server: Server) -> None:
     assert request(server, "GET", "/ping")[0] == 200
     assert request(server, "GET", "/health")[0] == 200
