@@ -3,6 +3,8 @@
     /work/venv/bin/python benchmarks/serve.py [--quick] [--workers 2]
     .venv/bin/python benchmarks/serve.py --compare-with <dir> [--rounds 5] [--seconds 4]
                                          [--store <a tracking URI holding the lab model>]
+    .venv/bin/python benchmarks/serve.py --shells [--workers 1] [--rounds 3] [--seconds 4]
+                                         [--store <a tracking URI holding the lab model>]
 
 1. Trains the lab model with ``runner`` (subprocess) into a tmp sqlite store.
 2. ``runner serve`` vs ``mlflow models serve --env-manager local`` (the spark flavor's pyfunc) on
@@ -14,6 +16,12 @@
 3. ``runner predict`` (native transform, parquet in and out) on 1M seeded penguin-like rows vs
    ``mlflow.pyfunc.spark_udf`` on the same model over fewer rows (it is ~20x slower): rows/s.
 
+``--shells`` compares HTTP shells instead: ``runner serve``'s own asyncio shell and the same
+``runner.serve.App`` (same model, same compiled scorer, same request parsing) behind
+uvicorn + starlette (installed with MLflow; its h11 parser, and httptools when installed), same
+requests, same worker count, alternating who goes first for ``--rounds`` rounds at 1, 8 and 32
+connections: medians of p50/p99, req/s and server CPU per request side by side.
+
 ``--compare-with <dir>`` measures a change instead: ``runner serve`` from the ``runner`` package
 under ``<dir>`` (e.g. ``git archive <base> runner | tar -x -C <dir>``) beside this checkout's, same
 model, same interpreter, alternating who goes first for ``--rounds`` rounds at 1 and 32
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -264,6 +273,117 @@ def compare(root: Path, uri: str, before: Path, rounds: int, seconds: float) -> 
     return "\n".join(lines)
 
 
+# ---- the same App behind uvicorn + starlette (--shells) --------------------------------------
+
+STORE_ENV = "RUNNER_BENCH_STORE"
+
+
+def starlette_app():  # noqa: ANN201 - a Starlette app; uvicorn calls it in each worker
+    """runner's App (the model loaded as ``runner serve`` loads it) behind starlette routes.
+
+    Scored on the event loop, as runner's shell scores the compiled scorer (tens of us a call;
+    MLflow's server hands each request to a thread instead, which costs more than the model)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from runner import serve
+
+    app, _ = serve.load_app(compose([f"tracking.uri={os.environ[STORE_ENV]}"]))
+
+    async def invocations(request: Request) -> Response:
+        answer = app.handle("POST", "/invocations", request.url.query,
+                            request.headers.get("content-type"), await request.body())
+        return Response(answer.body, answer.status, media_type=answer.content_type)
+
+    async def ping(request: Request) -> Response:
+        return Response(b"\n", 200, media_type="text/plain")
+
+    return Starlette(routes=[Route("/invocations", invocations, methods=["POST"]),
+                             Route("/ping", ping)])
+
+
+def uvicorn_main(port: int, workers: int, http: str) -> None:
+    """The uvicorn server process: ``--uvicorn-server``; the store comes in $RUNNER_BENCH_STORE."""
+    import uvicorn
+
+    uvicorn.run("serve:starlette_app", factory=True, app_dir=str(Path(__file__).parent),
+                host="127.0.0.1", port=port, workers=workers, http=http, loop="uvloop",
+                access_log=False, log_level="warning")
+
+
+def shell_commands(uri: str, port: int, workers: int) -> dict[str, list[str]]:
+    """The servers to compare, by name: runner's shell, uvicorn with each HTTP parser it has."""
+    import importlib.util
+
+    uvicorn = [sys.executable, str(Path(__file__).resolve()), "--uvicorn-server", str(port),
+               "--workers", str(workers), "--store", uri, "--http"]
+    commands = {"runner shell": [str(BIN / "runner"), "serve", f"tracking.uri={uri}",
+                                 f"serving.port={port}", f"serving.workers={workers}"],
+                "uvicorn h11": [*uvicorn, "h11"]}
+    if importlib.util.find_spec("httptools"):
+        commands["uvicorn httptools"] = [*uvicorn, "httptools"]
+    return commands
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (workers): user + system, Linux."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    total = 0.0
+    for p in pids:
+        with contextlib.suppress(OSError):  # a worker that just exited
+            total += cpu_seconds(p)
+    return total
+
+
+def bench_shell(root: Path, cmd: list[str], port: int, seconds: float) -> list[Load]:
+    process = subprocess.Popen(cmd, cwd=root, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ping", process, 120)
+        load(port, 8, 1.0, 2000)  # warm-up (every worker)
+        loads = []
+        for c in (1, 8, 32):
+            cpu = tree_cpu_seconds(process.pid)
+            ld = load(port, c, seconds, 200_000)
+            ld.server_cpu_us = (tree_cpu_seconds(process.pid) - cpu) / max(ld.requests, 1) * 1e6
+            loads.append(ld)
+        return loads
+    finally:
+        stop(process)
+
+
+def compare_shells(root: Path, uri: str, rounds: int, seconds: float, workers: int) -> str:
+    """Medians over ``rounds`` of the same load on each shell, the order rotated each round."""
+    names = list(shell_commands(uri, 0, workers))
+    runs: dict[str, list[list[Load]]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            port = free_port()
+            runs[name].append(bench_shell(root, shell_commands(uri, port, workers)[name], port,
+                                          seconds))
+            say(f"round {r + 1} {name}: " + "; ".join(
+                f"@{ld.connections} p50 {ld.p50_ms:.3f} p99 {ld.p99_ms:.3f} ms, "
+                f"{ld.rps:,.0f} req/s, CPU {ld.server_cpu_us:.0f} us/req, {ld.errors} errors"
+                for ld in runs[name][-1]))
+    lines = [f"medians of {rounds} rounds, {seconds:g} s each, serving.workers={workers}; "
+             "p50/p99 in ms, server CPU in us per request",
+             f"{'':<16}" + "".join(f"{n:>19}" for n in names)]
+    for i, c in enumerate((1, 8, 32)):
+        for label, field in (("p50", "p50_ms"), ("p99", "p99_ms"), ("req/s", "rps"),
+                             ("cpu us/req", "server_cpu_us"), ("errors", "errors")):
+            values = [statistics.median(getattr(run[i], field) for run in runs[n]) for n in names]
+            lines.append(f"{label + f' @{c}':<16}" + "".join(f"{_num(v):>19}" for v in values))
+    return "\n".join(lines)
+
+
 def dir_startup(root: Path, uri: str) -> float:
     """``runner serve`` of the champion's files downloaded to a directory (as a container image
     bakes them in): spawn -> first /ping 200, with no tracking store and no MLflow import."""
@@ -423,13 +543,24 @@ def main() -> None:
                              "latency of both, alternating (no MLflow, no batch)")
     parser.add_argument("--store", metavar="URI",
                         help="a tracking store already holding the lab model: no training")
+    parser.add_argument("--shells", action="store_true",
+                        help="runner serve's HTTP shell vs the same App behind uvicorn+starlette")
+    parser.add_argument("--uvicorn-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--http", default="h11", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, help="length of each load run")
     args = parser.parse_args()
     seconds = args.seconds or (3.0 if args.quick else 8.0)
+    if args.uvicorn_server:
+        os.environ[STORE_ENV] = args.store
+        uvicorn_main(args.uvicorn_server, args.workers, args.http)
+        return
     root = Path(tempfile.mkdtemp(prefix="runner-bench-"))
     try:
         uri = args.store or train(root)
+        if args.shells:
+            say(compare_shells(root, uri, args.rounds, seconds, args.workers))
+            return
         if args.compare_with:
             say(compare(root, uri, args.compare_with.resolve(), args.rounds, seconds))
             return
