@@ -169,8 +169,20 @@ def schema_of(cfg: Any) -> dict[str, str]:
     return {c: listed.get(c, t) for c, t in inferred.items()}
 
 
+def reader_options(cfg: Any) -> dict[str, str]:
+    """``data.options``, plus a tab separator for ``.tsv`` data given none."""
+    options = {str(k): str(v) for k, v in (cfg.options or {}).items()}
+    if "sep" not in options and "delimiter" not in options:
+        path = resolve_path(str(cfg.path))
+        local = os.path.isdir(path) and "://" not in path
+        names = _data_files(path, "csv")[:1] if local else [path]
+        if names and _is_data(names[0], (".tsv",)):
+            options["sep"] = "\t"
+    return options
+
+
 def _inferred_of(cfg: Any) -> dict[str, str] | None:
-    options = tuple(sorted((str(k), str(v)) for k, v in (cfg.options or {}).items()))
+    options = tuple(sorted(reader_options(cfg).items()))
     found = _inferred(resolve_path(str(cfg.path)), cfg.format, options, str(cfg.label))
     return None if found is None else dict(found)
 
@@ -402,7 +414,7 @@ def _read(spark: SparkSession, cfg: Any) -> DataFrame:
     path = resolve_path(cfg.path)
     data_format = format_of(path, cfg.format)
     try:
-        return spark.read.format(data_format).options(**dict(cfg.options)).load(path)
+        return spark.read.format(data_format).options(**reader_options(cfg)).load(path)
     except Exception as exc:
         raise RunnerError(
             f"data.path: cannot read {path} as {data_format}: {first_line(exc)}"

@@ -60,6 +60,9 @@ def test_format_inferred_from_name_folder_or_bytes(tmp_path: Path) -> None:
     assert data.format_of("s3a://bucket/x.tsv.gz", None) == "csv"
     assert data.format_of("/x/y.jsonl", None) == "json"
     assert data.format_of("/x/y.parquet", "orc") == "orc"  # given wins
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("a\tb\tlabel\n1\tx\t0\n")
+    assert data.schema_of(_data(tsv)) == {"a": "double", "b": "string", "label": "int"}  # tabs
     (parquet / "notes.csv").write_text("a\n1\n")
     with pytest.raises(RunnerError, match=r"several formats \(csv, parquet\)"):
         data.format_of(str(parquet), None)
