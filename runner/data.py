@@ -94,8 +94,10 @@ def check_config(cfg: Any) -> None:
         check_files(path, format_of(path, cfg.format))
     schema = schema_of(cfg)
     if cfg.label not in schema:
+        odd = len(schema) == 1 and any(sep in next(iter(schema)) for sep in ";|\t,")
+        hint = "; is data.options.sep right?" if odd else ""
         raise RunnerError(
-            f"data.label {cfg.label!r} is not a column of {cfg.path}; it has {list(schema)}"
+            f"data.label {cfg.label!r} is not a column of {cfg.path}; it has {list(schema)}{hint}"
         )
     for column in schema:
         _check_name(column)
@@ -110,9 +112,11 @@ def check_config(cfg: Any) -> None:
 
 def own_file(cfg: Any) -> bool:
     """Whether the data config's ``schema`` and ``class_names`` describe ``data.path``: it is
-    ``data.written_for`` (or that is null), or it has every column ``data.schema`` lists (a copy
-    of the same data). ``runner data.path=wine.csv`` with the default penguins config must not
-    read wine with the penguin columns and class names."""
+    ``data.written_for`` (or that is null), or it has at least half the columns ``data.schema``
+    lists (a copy or variant of that data: a listed column it lacks is named as missing; a few
+    ``+data.schema.<column>`` entries for another data set do not make it one).
+    ``runner data.path=wine.csv`` with the default penguins config must not read wine with the
+    penguin columns and class names."""
     written_for = cfg.get("written_for")
     if not written_for or written_for == cfg.path:
         return True
@@ -122,7 +126,8 @@ def own_file(cfg: Any) -> bool:
         inferred = _inferred_of(cfg)
     except RunnerError:  # a missing or unreadable file: check_config names it
         return True
-    return inferred is None or set(cfg.schema or {}) <= set(inferred)
+    listed = set(cfg.schema or {})
+    return inferred is None or 2 * len(listed & set(inferred)) >= len(listed)
 
 
 def class_names_of(cfg: Any) -> list[str]:
@@ -219,14 +224,16 @@ def _named_format(name: str) -> str | None:
 
 
 def _folder_format(folder: str) -> str:
-    found: set[str] = set()
+    """The format most of a folder's data files have (ties: the first in ``DATA_ENDINGS``, none:
+    csv); ``check_files`` then names any file of another format, or says it holds none."""
+    counts = dict.fromkeys(DATA_ENDINGS, 0)
     for _, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if d[0] not in "._"]
-        found.update(f for n in names if n[0] not in "._" and (f := _named_format(n)))
-    if len(found) == 1:
-        return found.pop()
-    what = f"files of several formats ({', '.join(sorted(found))})" if found else "no data files"
-    raise RunnerError(f"data.format: directory {folder} holds {what}; set data.format")
+        for name in names:
+            found = _named_format(name) if name[0] not in "._" else None
+            if found:
+                counts[found] += 1
+    return max(counts, key=lambda f: counts[f])
 
 
 def _data_files(path: str, data_format: str) -> list[str]:

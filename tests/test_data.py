@@ -73,13 +73,10 @@ def test_bad_data_is_named(spark, tmp_path: Path, body: str, message: str) -> No
 
 
 def test_missing_column_is_named_before_spark(tmp_path: Path) -> None:
-    """A data config written for any file (written_for=null) whose listed column the file lacks;
-    the default penguins config instead leaves its entries out for another file's columns."""
     path = tmp_path / "d.csv"
     path.write_text("Island,CulmenLength,Species\nBiscoe,1,0\n")
     with pytest.raises(RunnerError, match=r"column\(s\) \['CulmenDepth'"):
-        data.check_config(_cfg(path, "data.written_for=null"))
-    assert "CulmenDepth" not in data.schema_of(_cfg(path))
+        data.check_config(_cfg(path))
 
 
 def test_split_leaving_test_empty(spark, tmp_path: Path) -> None:

@@ -64,8 +64,9 @@ def test_format_inferred_from_name_folder_or_bytes(tmp_path: Path) -> None:
     tsv.write_text("a\tb\tlabel\n1\tx\t0\n")
     assert data.schema_of(_data(tsv)) == {"a": "double", "b": "string", "label": "int"}  # tabs
     (parquet / "notes.csv").write_text("a\n1\n")
-    with pytest.raises(RunnerError, match=r"several formats \(csv, parquet\)"):
-        data.format_of(str(parquet), None)
+    assert data.format_of(str(parquet), None) == "parquet"  # most files; check_files names the CSV
+    with pytest.raises(RunnerError, match=r"1 file\(s\) that are not parquet data: notes.csv"):
+        data.check_config(_data(parquet))
     with pytest.raises(RunnerError, match="set data.format"):
         data.format_of("s3a://bucket/folder/", None)
 
