@@ -268,6 +268,19 @@ def _complete(task: str, verbs: list[str]) -> None:
     print(" ".join([*verbs, *out.getvalue().split()]))  # noqa: T201 - the shell reads stdout
 
 
+def show_schema(overrides: list[str]) -> None:
+    """``runner [overrides] --show-schema``: the columns and types a run would read, one line
+    each, the label marked; local files need no JVM (``runner.data.schema_of``)."""
+    from hydra import compose, initialize_config_module
+
+    from runner.data import schema_of
+
+    with initialize_config_module(config_module="runner.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    for column, type_ in schema_of(cfg.data).items():
+        print(f"{column}: {type_}" + ("  # label" if column == cfg.data.label else ""))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``runner`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -284,6 +297,10 @@ def main(argv: list[str] | None = None) -> None:
             from runner import reproduce
 
             sys.exit(reproduce.main(args))
+        if task == "train" and "--show-schema" in args:
+            with _errors_as_one_line():
+                show_schema([a for a in args if a != "--show-schema"])
+            return
         _check_cwd(args)
         sys.argv = [argv0, *args]
         tasks = {"train": train_task, "serve": serve_task, "predict": predict_task}

@@ -8,6 +8,7 @@ trials reuse them.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ DATA_ENDINGS = {
     "avro": (".avro",),
 }
 CODEC_ENDINGS = ("", ".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
+# the first bytes of a file in each binary format: a data file with no known ending is sniffed
+MAGIC = {b"PAR1": "parquet", b"ORC": "orc", b"Obj\x01": "avro"}
+# type names of pandas, numpy or other tools, told as the Spark name meant
+TYPE_ALIASES = {"float64": "double", "float32": "float", "int64": "bigint", "int32": "int",
+                "str": "string", "object": "string", "bool": "boolean", "text": "string"}
+INFER_ROWS = 100_000  # CSV/JSON rows pandas reads to infer a local file's column types
 _SHOWN = 3  # examples named in a message
 
 
@@ -73,28 +80,221 @@ def resolve_path(path: str) -> str:
 
 def feature_columns(cfg: Any) -> list[str]:
     """The input columns a prediction request must carry: the schema minus the label."""
-    return [c for c in cfg.schema if c != cfg.label]
+    return [c for c in schema_of(cfg) if c != cfg.label]
 
 
 def check_config(cfg: Any) -> None:
     """Checks that need no data: run before the JVM starts."""
-    if cfg.label not in cfg.schema:
-        raise RunnerError(f"data.label {cfg.label!r} is not a column of data.schema")
     for column, type_ in cfg.schema.items():
-        _check_name(column)
         _check_type(column, str(type_))
-    if cfg.schema[cfg.label].strip().lower() not in NUMERIC_TYPES:
-        raise RunnerError(
-            f"data.schema: label {cfg.label!r} must be numeric (class indices 0..k-1), "
-            f"not {cfg.schema[cfg.label]}"
-        )
-    if not feature_columns(cfg):
-        raise RunnerError("data.schema lists no feature columns besides the label")
     if cfg.split.train <= 0 or cfg.split.test <= 0:
         raise RunnerError("data.split.train and data.split.test must both be > 0")
     path = resolve_path(cfg.path)
     if "://" not in path and "pathGlobFilter" not in cfg.options:
-        check_files(path, str(cfg.format))
+        check_files(path, format_of(path, cfg.format))
+    schema = schema_of(cfg)
+    if cfg.label not in schema:
+        odd = len(schema) == 1 and any(sep in next(iter(schema)) for sep in ";|\t,")
+        hint = "; is data.options.sep right?" if odd else ""
+        raise RunnerError(
+            f"data.label {cfg.label!r} is not a column of {cfg.path}; it has {list(schema)}{hint}"
+        )
+    for column in schema:
+        _check_name(column)
+    if schema[cfg.label].strip().lower() not in NUMERIC_TYPES:
+        raise RunnerError(
+            f"data.schema: label {cfg.label!r} must be numeric (class indices 0..k-1), "
+            f"not {schema[cfg.label]}"
+        )
+    if not feature_columns(cfg):
+        raise RunnerError(f"data: {cfg.path} has no feature columns besides the label")
+
+
+def own_file(cfg: Any) -> bool:
+    """Whether the data config's ``schema`` and ``class_names`` describe ``data.path``: it is
+    ``data.written_for`` (or that is null), or it has at least half the columns ``data.schema``
+    lists (a copy or variant of that data: a listed column it lacks is named as missing; a few
+    ``+data.schema.<column>`` entries for another data set do not make it one).
+    ``runner data.path=wine.csv`` with the default penguins config must not read wine with the
+    penguin columns and class names."""
+    written_for = cfg.get("written_for")
+    if not written_for or written_for == cfg.path:
+        return True
+    try:
+        if resolve_path(str(written_for)) == resolve_path(str(cfg.path)):
+            return True
+        inferred = _inferred_of(cfg)
+    except RunnerError:  # a missing or unreadable file: check_config names it
+        return True
+    listed = set(cfg.schema or {})
+    return inferred is None or 2 * len(listed & set(inferred)) >= len(listed)
+
+
+def class_names_of(cfg: Any) -> list[str]:
+    """``data.class_names``, or none when they were written for another file (``own_file``)."""
+    return [str(n) for n in cfg.class_names or []] if own_file(cfg) else []
+
+
+def settled(cfg: Any) -> Any:
+    """A copy of a run's whole config with the schema and class names the run used written out
+    in ``data``: what is logged, so the config artifact says how the data was read."""
+    import copy
+
+    from omegaconf import read_write
+
+    out = copy.deepcopy(cfg)
+    with read_write(out):
+        out.data.schema = schema_of(cfg.data)
+        out.data.class_names = class_names_of(cfg.data)
+    return out
+
+
+def schema_of(cfg: Any) -> dict[str, str]:
+    """Column -> Spark SQL type of the data a run reads: every column of the source in its order,
+    types inferred without the JVM (CSV and JSON sampled with pandas, Parquet and ORC from
+    pyarrow's metadata), listed ``data.schema`` entries winning. A remote or Avro source is not
+    inferred: there ``data.schema`` lists the columns read. Cached per process.
+    """
+    listed = {str(c): str(t) for c, t in (cfg.schema or {}).items()}
+    inferred = _inferred_of(cfg)
+    if inferred is None:
+        if not listed:
+            raise RunnerError(
+                f"data.schema: runner cannot read the columns of {cfg.path} before Spark "
+                "starts; list them: data.schema={column: type, ...}"
+            )
+        return listed
+    if not own_file(cfg):  # entries for another file's columns are left out, the user's kept
+        listed = {c: t for c, t in listed.items() if c in inferred}
+    missing = [c for c in listed if c not in inferred]
+    if missing:
+        raise RunnerError(
+            f"data.schema: column(s) {missing} not found in {cfg.path}; it has {list(inferred)}"
+        )
+    return {c: listed.get(c, t) for c, t in inferred.items()}
+
+
+def reader_options(cfg: Any) -> dict[str, str]:
+    """``data.options``, plus a tab separator for ``.tsv`` data given none."""
+    options = {str(k): str(v) for k, v in (cfg.options or {}).items()}
+    if "sep" not in options and "delimiter" not in options:
+        path = resolve_path(str(cfg.path))
+        local = os.path.isdir(path) and "://" not in path
+        names = _data_files(path, "csv")[:1] if local else [path]
+        if names and _is_data(names[0], (".tsv",)):
+            options["sep"] = "\t"
+    return options
+
+
+def _inferred_of(cfg: Any) -> dict[str, str] | None:
+    options = tuple(sorted(reader_options(cfg).items()))
+    found = _inferred(resolve_path(str(cfg.path)), cfg.format, options, str(cfg.label))
+    return None if found is None else dict(found)
+
+
+@functools.lru_cache(maxsize=64)
+def _inferred(path: str, given_format: str | None, options: tuple[tuple[str, str], ...],
+              label: str) -> tuple[tuple[str, str], ...] | None:
+    inferred = _infer(path, format_of(path, given_format), dict(options), label)
+    return None if inferred is None else tuple(inferred.items())
+
+
+def format_of(path: str, given: str | None) -> str:
+    """``data.format`` if given, else the format a local or remote path's name says (codec
+    endings allowed: ``x.csv.gz``), the format of a local folder's data files, or for a local file
+    with no known ending the one its first bytes say (CSV when none)."""
+    if given:
+        return str(given)
+    local = urlparse(path).path if urlparse(path).scheme in ("", "file") else None
+    if local is not None and os.path.isdir(local):
+        return _folder_format(local)
+    named = _named_format(os.path.basename(urlparse(path).path.rstrip("/")))
+    if named:
+        return named
+    if local is not None and os.path.isfile(local):
+        with open(local, "rb") as stream:
+            head = stream.read(4)
+        return next((f for magic, f in MAGIC.items() if head.startswith(magic)), "csv")
+    raise RunnerError(f"data.format: cannot tell the format of {path} from its name; set "
+                      f"data.format (one of {', '.join(DATA_ENDINGS)})")
+
+
+def _named_format(name: str) -> str | None:
+    return next((f for f, ends in DATA_ENDINGS.items() if _is_data(name, ends)), None)
+
+
+def _folder_format(folder: str) -> str:
+    """The format most of a folder's data files have (ties: the first in ``DATA_ENDINGS``, none:
+    csv); ``check_files`` then names any file of another format, or says it holds none."""
+    counts = dict.fromkeys(DATA_ENDINGS, 0)
+    for _, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d[0] not in "._"]
+        for name in names:
+            found = _named_format(name) if name[0] not in "._" else None
+            if found:
+                counts[found] += 1
+    return max(counts, key=lambda f: counts[f])
+
+
+def _data_files(path: str, data_format: str) -> list[str]:
+    """A local file, or a folder's data files in name order (what Spark reads)."""
+    if os.path.isfile(path):
+        return [path]
+    endings = DATA_ENDINGS[data_format]
+    return sorted(os.path.join(folder, n) for folder, dirs, names in os.walk(path)
+                  for n in names if n[0] not in "._" and _is_data(n, endings))
+
+
+def _infer(path: str, data_format: str, options: dict[str, str], label: str
+           ) -> dict[str, str] | None:
+    """Column -> Spark type of a local source, None where that needs Spark."""
+    if "://" in path or data_format not in ("csv", "json", "parquet", "orc"):
+        return None
+    files_ = _data_files(path, data_format)
+    if not files_:
+        raise RunnerError(f"data.path: {path} holds no {data_format} files")
+    try:
+        kinds = _read_kinds(files_[0], data_format, options)
+    except Exception as exc:  # a file pandas or pyarrow cannot parse: Spark could not either
+        raise RunnerError(f"data.path: cannot read {files_[0]} as {data_format}: "
+                          f"{first_line(exc)}") from exc
+    return {c: _spark_type(k, c == label) for c, k in kinds.items()}
+
+
+def _spark_type(kind: str, is_label: bool) -> str:
+    """Numbers are read as double, as ML stages take them (and as the lab casts them): a
+    serving request may then send 210 or 210.5 alike. An integer label stays int (class
+    indices). Everything else (text, booleans, dates) is read as a string, a category."""
+    if kind in "iu":
+        return "int" if is_label else "double"
+    return "double" if kind == "f" else "string"
+
+
+def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[str, str]:
+    """Column -> numpy kind letter (i, u: integers, f: floating, else text) of one data file."""
+    if data_format in ("parquet", "orc"):
+        import pyarrow as pa
+        import pyarrow.orc
+        import pyarrow.parquet
+
+        schema = (pyarrow.parquet.read_schema(file) if data_format == "parquet"
+                  else pyarrow.orc.ORCFile(file).schema)
+        return {f.name: "i" if pa.types.is_integer(f.type) else
+                "f" if pa.types.is_floating(f.type) or pa.types.is_decimal(f.type) else "O"
+                for f in schema}
+    import pandas as pd
+
+    if data_format == "json":
+        frame = pd.read_json(file, lines=True, nrows=INFER_ROWS)
+    else:
+        header = options.get("header", "false").lower() == "true"
+        null = [options["nullValue"]] if "nullValue" in options else None
+        frame = pd.read_csv(file, sep=options.get("sep", options.get("delimiter", ",")),
+                            header=0 if header else None, nrows=INFER_ROWS, na_values=null,
+                            quotechar=options.get("quote", '"')[:1] or '"')
+        if not header:  # Spark's names for a file without a header
+            frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
+    return {str(c): frame[c].dtype.kind for c in frame.columns}
 
 
 def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
@@ -137,7 +337,8 @@ def _check_type(column: str, type_: str) -> None:
     name = type_.strip().lower()
     if name in names or any(p.fullmatch(name) for p in patterns):
         return
-    close = difflib.get_close_matches(name, sorted(names), n=1)
+    close = [TYPE_ALIASES[name]] if name in TYPE_ALIASES else difflib.get_close_matches(
+        name, sorted(names), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise RunnerError(
         f"data.schema.{column}: unknown Spark type {type_!r}; {hint}valid: "
@@ -218,11 +419,12 @@ def load(spark: SparkSession, cfg: Any) -> Dataset:
 
 def _read(spark: SparkSession, cfg: Any) -> DataFrame:
     path = resolve_path(cfg.path)
+    data_format = format_of(path, cfg.format)
     try:
-        return spark.read.format(cfg.format).options(**dict(cfg.options)).load(path)
+        return spark.read.format(data_format).options(**reader_options(cfg)).load(path)
     except Exception as exc:
         raise RunnerError(
-            f"data.path: cannot read {path} as {cfg.format}: {first_line(exc)}"
+            f"data.path: cannot read {path} as {data_format}: {first_line(exc)}"
         ) from exc
 
 
@@ -230,10 +432,11 @@ def _casts(raw: DataFrame, cfg: Any) -> dict[str, Column]:
     """One typed column per schema entry; raise when a schema column is not in the data."""
     from pyspark.sql import functions as F
 
-    missing = [c for c in cfg.schema if c not in raw.columns]
+    schema = schema_of(cfg)
+    missing = [c for c in schema if c not in raw.columns]
     if missing:
         raise RunnerError(f"data: column(s) {missing} not found; the file has {raw.columns}")
-    return {c: F.col(quoted(c)).try_cast(t).alias(c) for c, t in cfg.schema.items()}
+    return {c: F.col(quoted(c)).try_cast(t).alias(c) for c, t in schema.items()}
 
 
 def _problems(raw: DataFrame, casts: dict[str, Column], cfg: Any) -> dict[str, Column]:
@@ -247,7 +450,7 @@ def _problems(raw: DataFrame, casts: dict[str, Column], cfg: Any) -> dict[str, C
         found[f"cast:{c}"] = (
             given.isNotNull() & (F.trim(given.cast("string")) != "") & cast.isNull()
         )
-        if str(cfg.schema[c]).strip().lower() in FLOATING_TYPES:
+        if schema_of(cfg)[c].strip().lower() in FLOATING_TYPES:
             found[f"nan:{c}"] = F.isnan(cast)
             found[f"inf:{c}"] = cast.isin(float("inf"), float("-inf"))
             if c == cfg.label:
@@ -278,7 +481,8 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], cfg: A
         ).first()
     except Exception as exc:  # a file Spark cannot parse (a damaged .gz, a truncated Parquet)
         raise RunnerError(
-            f"data.path: cannot read {resolve_path(cfg.path)} as {cfg.format}: {first_line(exc)}"
+            f"data.path: cannot read {resolve_path(cfg.path)} as "
+            f"{format_of(resolve_path(cfg.path), cfg.format)}: {first_line(exc)}"
         ) from exc
     assert profile is not None  # a global aggregation always has one row
     return profile
@@ -295,7 +499,7 @@ def _check_values(profile: Row, cfg: Any) -> None:
             continue  # the Imputer fills NaN as it fills nulls
         example = profile["e" + key]
         what = {
-            "cast": f"do not cast to {cfg.schema[column]}",
+            "cast": f"do not cast to {schema_of(cfg)[column]}",
             "nan": "are NaN (set data.missing=impute to fill them in features)",
             "inf": "are infinite",
             "fraction": "are not whole class indices",
@@ -308,7 +512,7 @@ def _check_classes(classes: list[int], cfg: Any) -> None:
     """Labels are Spark class indices: k classes are exactly 0..k-1, k = len(data.class_names)
     when names are given. Spark would otherwise make a class per index up to the largest label
     (label 7: an 8-class model), and names would be paired with the wrong classes."""
-    label, names = cfg.label, list(cfg.class_names or [])
+    label, names = cfg.label, class_names_of(cfg)
     if len(classes) < 2:
         raise RunnerError(f"data: label {label!r} has a single class {classes}; need >= 2")
     k = len(names) or len(classes)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner.data import schema_of
+
 if TYPE_CHECKING:
     from pyspark.ml import Estimator, Pipeline, PipelineModel
     from pyspark.sql import DataFrame
@@ -71,7 +73,7 @@ def collected(splits: dict[str, DataFrame], cfg: DictConfig) -> dict[str, dict[s
     """Each split's ``data.schema`` columns as lists, collected to the driver once per process
     for this ``cfg.data``. For small splits only: the caller checks their size."""
     key = _key(cfg, groups=("data",))
-    columns = list(cfg.data.schema)
+    columns = list(schema_of(cfg.data))
     with _lock:
         cached = _collected.setdefault(key, {})
         for name, frame in splits.items():

@@ -62,13 +62,17 @@ class SplitConfig:
 @dataclass
 class DataConfig:
     name: str = "penguins"
-    format: str = "csv"
+    # Spark reader format; null: from the path's ending or a folder's files (runner.data.format_of)
+    format: Optional[str] = None
     path: str = PENGUINS
     options: dict[str, str] = field(default_factory=lambda: {"header": "true"})
-    # column -> Spark SQL type; every column the pipeline reads must be listed here
+    # column -> Spark SQL type, overriding the type inferred from the source (runner.data.schema_of)
     schema: dict[str, str] = field(default_factory=dict)
     label: str = "Species"
     class_names: list[str] = field(default_factory=list)
+    # the data.path that schema and class_names were written for; null: any. Pointing data.path
+    # elsewhere drops class_names and the schema entries naming columns the new file lacks
+    written_for: Optional[str] = None
     missing: MissingPolicy = MissingPolicy.drop
     impute_strategy: str = "mean"
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -491,7 +495,9 @@ def _check_mlp(cfg: DictConfig) -> None:
         if key == "layers" and len(sizes) < 2:
             raise RunnerError(f"model.layers={list(sizes)}: needs at least the input and the "
                               "output layer")
-    layers, names = cfg.model.get("layers"), list(cfg.data.class_names or [])
+    from runner.data import class_names_of
+
+    layers, names = cfg.model.get("layers"), class_names_of(cfg.data)
     if layers is not None and names and layers[-1] != len(names):
         raise RunnerError(f"model.layers={list(layers)}: the last layer must be the number of "
                           f"classes, {len(names)} (data.class_names)")

@@ -141,11 +141,11 @@ def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
 
 def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
                 dataset: data_mod.Dataset) -> None:
-    tracking.log_config(OmegaConf.to_yaml(cfg, resolve=True), overrides)
+    tracking.log_config(OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True), overrides)
     tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
                          "data.split.seed": cfg.data.split.seed})
     if cfg.tracking.log_datasets:
-        tracking.log_dataset(dataset, cfg.data.name, dict(cfg.data.schema))
+        tracking.log_dataset(dataset, cfg.data.name, data_mod.schema_of(cfg.data))
 
 
 def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
@@ -161,7 +161,7 @@ def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
                                            cfg.data.label, names)
     fig = None
     if cfg.evaluation.confusion_matrix:
-        fig = evaluate.confusion_figure(results["test"][1], list(cfg.data.class_names),
+        fig = evaluate.confusion_figure(results["test"][1], data_mod.class_names_of(cfg.data),
                                         "test split")
     return results, fig
 
@@ -188,7 +188,7 @@ def _evaluate_on_driver(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset,
 
 def _inputs(cfg: DictConfig) -> dict[str, str]:
     """The model's raw input columns and their Spark SQL types: data.schema without the label."""
-    return {c: t for c, t in cfg.data.schema.items() if c != cfg.data.label}
+    return {c: t for c, t in data_mod.schema_of(cfg.data).items() if c != cfg.data.label}
 
 
 def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], Any]],
@@ -209,9 +209,9 @@ def log_fitted_model(cfg: DictConfig, fitted: Any, example: Any = None
     ``example``: input rows saved as the model's input example (``input_example``)."""
     if enum_value(cfg.tracking.log_models) == "none":
         return None
-    signature = tracking.signature(dict(cfg.data.schema), cfg.data.label)
+    signature = tracking.signature(data_mod.schema_of(cfg.data), cfg.data.label)
     return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
-                              _inputs(cfg), list(cfg.data.class_names or []), example)
+                              _inputs(cfg), data_mod.class_names_of(cfg.data), example)
 
 
 def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:

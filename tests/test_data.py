@@ -72,11 +72,11 @@ def test_bad_data_is_named(spark, tmp_path: Path, body: str, message: str) -> No
         data.load(spark, _cfg(_csv(tmp_path, body)))
 
 
-def test_missing_column_is_named(spark, tmp_path: Path) -> None:
+def test_missing_column_is_named_before_spark(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("Island,CulmenLength,Species\nBiscoe,1,0\n")
     with pytest.raises(RunnerError, match=r"column\(s\) \['CulmenDepth'"):
-        data.load(spark, _cfg(path))
+        data.check_config(_cfg(path))
 
 
 def test_split_leaving_test_empty(spark, tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ CASES: dict[str, Case] = {
                           ("_temporary/ (Spark skips it)",), path="in"),
     "dir_only_success": Case({"in/_SUCCESS": ""}, ("holds no csv files",), path="in"),
     "parquet_file_as_csv": Case({"d.parquet": Parquet()}, ("d.parquet", "looks like parquet"),
-                                path="d.parquet"),
+                                path="d.parquet", overrides=("data.format=csv",)),
     # schema types Spark does not know
     "type_doubel": Case({"d.csv": csv()}, ("data.schema.CulmenLength", "'doubel'",
                                           "did you mean 'double'", "valid: "),
@@ -154,7 +154,7 @@ CASES: dict[str, Case] = {
     "csv_named_parquet": Case({"d.parquet": csv()}, ("cannot read", "d.parquet", "parquet"),
                               path="d.parquet", overrides=tuple(CSV_OF_PARQUET)),
     "semicolons": Case({"d.csv": csv().replace(",", ";")},
-                       ("column(s) ['Island'", "Island;CulmenLength")),
+                       ("data.label 'Species'", "Island;CulmenLength", "data.options.sep")),
     # Parquet with non-finite doubles and bad labels stored natively
     "parquet_nan": Case({"d.parquet": Parquet((("Dream", 1.0, math.nan, 3.0, 4.0, 0),))},
                         ("column 'CulmenDepth'", "are NaN", "'NaN'"), path="d.parquet",

@@ -1,0 +1,158 @@
+"""Your own data by config alone (issue 14): schema and format inferred from the source without
+the JVM, listed data.schema entries winning, feature stages choosing columns by rule, and
+``features=auto`` training on scikit-learn's real data sets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import data, features
+from runner.errors import RunnerError
+from tests.conftest import make_config
+from tests.datasets import write_sklearn
+
+WINE_COLUMNS = 13
+PENGUIN_COLUMNS = {"Island", "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass", "Species"}
+
+
+def _data(path: Path, *overrides: str):
+    return make_config([f"data.path={path}", "data.label=label", *overrides]).data
+
+
+def test_csv_schema_inferred_and_penguin_config_left_out(tmp_path: Path) -> None:
+    """wine.csv read with the default data=penguins config: wine's 13 numeric columns as double,
+    its string label as string; none of penguins' columns or class names come along."""
+    cfg = _data(write_sklearn("wine", tmp_path))
+    schema = data.schema_of(cfg)
+    assert len(schema) == WINE_COLUMNS + 1
+    assert set(schema.values()) == {"double", "string"}
+    assert schema["label"] == "string"
+    assert list(schema)[0] == "alcohol"
+    assert not PENGUIN_COLUMNS & set(schema)
+    assert data.class_names_of(cfg) == []
+    # the penguin file itself keeps its listed schema and names
+    lab = make_config([]).data
+    assert data.schema_of(lab)["Species"] == "int"
+    assert data.class_names_of(lab)[0] == "Adelie"
+
+
+def test_parquet_folder_inferred_from_metadata_with_overrides(tmp_path: Path) -> None:
+    """A Parquet folder of part files: format from its files, types from pyarrow's metadata,
+    integer label kept int; a listed entry overrides its type, a listed unknown column fails."""
+    path = write_sklearn("iris", tmp_path, fmt="parquet", string_labels=False)
+    assert data.format_of(str(path), None) == "parquet"
+    schema = data.schema_of(_data(path, "+data.schema.sepal_length_cm=float"))
+    assert schema == {"sepal_length_cm": "float", "sepal_width_cm": "double",
+                      "petal_length_cm": "double", "petal_width_cm": "double", "label": "int"}
+    with pytest.raises(RunnerError, match=r"'Species', 'petal'\] not found in .*iris; it has"):
+        data.schema_of(_data(path, "+data.schema.petal=double", "data.written_for=null"))
+
+
+def test_format_inferred_from_name_folder_or_bytes(tmp_path: Path) -> None:
+    parquet = write_sklearn("iris", tmp_path / "p", fmt="parquet")
+    no_ending = tmp_path / "iris-data"
+    no_ending.write_bytes((parquet / "part-00000.parquet").read_bytes())
+    assert data.format_of(str(no_ending), None) == "parquet"  # magic bytes PAR1
+    assert data.format_of("s3a://bucket/x.tsv.gz", None) == "csv"
+    assert data.format_of("/x/y.jsonl", None) == "json"
+    assert data.format_of("/x/y.parquet", "orc") == "orc"  # given wins
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("a\tb\tlabel\n1\tx\t0\n")
+    assert data.schema_of(_data(tsv)) == {"a": "double", "b": "string", "label": "int"}  # tabs
+    (parquet / "notes.csv").write_text("a\n1\n")
+    assert data.format_of(str(parquet), None) == "parquet"  # most files; check_files names the CSV
+    with pytest.raises(RunnerError, match=r"1 file\(s\) that are not parquet data: notes.csv"):
+        data.check_config(_data(parquet))
+    with pytest.raises(RunnerError, match="set data.format"):
+        data.format_of("s3a://bucket/folder/", None)
+
+
+def test_unknown_type_refused_before_spark_with_its_spark_name(tmp_path: Path) -> None:
+    cfg = _data(write_sklearn("wine", tmp_path), "+data.schema.alcohol=float64")
+    with pytest.raises(RunnerError, match=r"data.schema.alcohol: unknown Spark type 'float64'; "
+                                          r"did you mean 'double'\? valid: .*bigint"):
+        data.check_config(cfg)
+
+
+def test_rules_resolve_against_the_schema(tmp_path: Path) -> None:
+    """features=auto on a frame with strings and numbers; without strings the string stages
+    and their outputs are left out; exclude removes columns; a bad rule is one line."""
+    path = tmp_path / "mixed.csv"
+    path.write_text("id,colour,size,shape,weight,label\n1,red,2.5,round,10,a\n"
+                    "2,blue,1.5,square,12,b\n")
+    cfg = make_config([f"data.path={path}", "data.label=label", "features=auto",
+                       "+features.stages.assemble_numbers.inputCols.exclude=[id]"])
+    stages_ = dict(features.resolved(cfg.features, cfg.data))
+    assert stages_["index_strings"]["inputCols"] == ["colour", "shape"]
+    assert stages_["index_strings"]["outputCols"] == ["colour_index", "shape_index"]
+    assert stages_["onehot_strings"]["inputCols"] == ["colour_index", "shape_index"]
+    assert stages_["assemble_numbers"]["inputCols"] == ["size", "weight"]
+    assert stages_["assembler"]["inputCols"] == ["colour_index_onehot", "shape_index_onehot",
+                                                 "scaled_numeric_features"]
+    features.check(cfg.features, cfg.data)
+
+    wine = make_config([f"data.path={write_sklearn('wine', tmp_path)}", "data.label=label",
+                        "features=auto"])
+    names = [name for name, _ in features.resolved(wine.features, wine.data)]
+    assert names == ["assemble_numbers", "scale_numbers", "assembler"]
+    assert dict(features.resolved(wine.features, wine.data))["assembler"]["inputCols"] == [
+        "scaled_numeric_features"]
+
+    bad = make_config([f"data.path={path}", "data.label=label", "features=auto",
+                       "+features.stages.assemble_numbers.inputCols.numerics=all"])
+    with pytest.raises(RunnerError, match=r"assemble_numbers.inputCols: unknown column rule "
+                                          r"key\(s\) \['numerics'\]"):
+        features.check(bad.features, bad.data)
+
+
+def test_auto_trains_on_breast_cancer_parquet_with_missing_cells(spark, cfg_factory,
+                                                                tmp_path: Path) -> None:
+    """features=auto, nothing else, on breast cancer (30 columns, 2 classes) as a Parquet folder
+    with 5% missing cells imputed; the logged config carries the inferred schema. (Wine from a
+    CSV trains in the CLI test below; penguins in test_features' run of every features config.)"""
+    import mlflow
+
+    from runner import train
+
+    cancer = write_sklearn("breast_cancer", tmp_path, fmt="parquet", string_labels=False,
+                           missing=0.05)
+    cfg = cfg_factory([f"data.path={cancer}", "data.label=label", "features=auto",
+                       "data.missing=impute", "tracking.log_models=none"])
+    assert len(data.feature_columns(cfg.data)) == 30
+    result = train.run(cfg, [])
+    assert result.metrics["accuracy"] > 0.8
+    logged = mlflow.artifacts.load_text(f"runs:/{result.run_id}/config.yaml")
+    assert "mean_radius: double" in logged
+    assert "Species" not in logged
+
+
+@pytest.mark.slow
+def test_cli_trains_and_registers_own_csv_with_no_other_config(tmp_path: Path) -> None:
+    """The issue's command on wine with integer labels: `--show-schema` answers without a JVM,
+    then training registers a model whose inputs are wine's columns."""
+    wine = write_sklearn("wine", tmp_path, string_labels=False)
+    runner = str(Path(sys.executable).parent / "runner")
+    env_args = {"cwd": tmp_path, "capture_output": True, "text": True, "timeout": 300}
+    shown = subprocess.run([runner, f"data.path={wine}", "data.label=label", "--show-schema"],
+                           check=False, **env_args)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "alcohol: double"
+    assert lines[-1] == "label: int  # label"
+    assert len(lines) == WINE_COLUMNS + 1
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = subprocess.run([runner, f"data.path={wine}", "data.label=label", "features=auto",
+                          f"tracking.uri={uri}", "spark.master='local[2]'"], check=False,
+                         **env_args)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    (registered,) = mlflow.MlflowClient().search_registered_models()  # named by data (engineer N)
+    model = mlflow.models.get_model_info(f"models:/{registered.name}/1")
+    assert [c.name for c in model.signature.inputs][:2] == ["alcohol", "malic_acid"]
