@@ -370,3 +370,32 @@ def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
         label=cfg.label,
         classes=classes,
     )
+
+
+# ---- format_of: a minimal stand-in written for `runner predict` (issue 14, engineer N).
+# Engineer D's data.format_of replaces this whole block when the branches merge. ----
+
+
+def format_of(path: str, given: str | None = None) -> str:
+    """``given`` if set, else the format told by the path: its extension (a codec's ending
+    ignored), or for a local folder the extension its data files share. RunnerError if neither."""
+    if given:
+        return given
+    local = resolve_path(path) if "://" not in path or path.startswith("file:") else path
+    names = [os.path.basename(local.rstrip("/"))]
+    if os.path.isdir(local):
+        names = [n for n in os.listdir(local) if not n.startswith(("_", "."))]
+    found = {fmt for fmt in map(_format_of_name, names) if fmt}
+    if len(found) == 1:
+        return found.pop()
+    raise RunnerError(f"{path}: cannot tell its format from its name"
+                      + (f" (files of {sorted(found)})" if found else ""))
+
+
+def _format_of_name(name: str) -> str | None:
+    for codec in CODEC_ENDINGS[1:]:
+        name = name.removesuffix(codec)
+    for fmt, endings in DATA_ENDINGS.items():
+        if name.endswith(endings):
+            return fmt
+    return None

@@ -296,7 +296,8 @@ class SaveMode(str, Enum):
 class PredictConfig:
     model_uri: Optional[str] = None
     input: Optional[str] = None
-    input_format: str = "parquet"
+    # null: told by the path (extension, or the files of a folder), else the training data's
+    input_format: Optional[str] = None
     input_options: dict[str, str] = field(default_factory=dict)
     output: Optional[str] = None
     output_format: str = "parquet"
