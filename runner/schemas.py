@@ -237,8 +237,9 @@ class EvaluationConfig:
 class TrackingConfig:
     # null: $MLFLOW_TRACKING_URI if set, else an sqlite store at outputs/mlflow.db
     uri: Optional[str] = None
-    experiment_name: str = "runner"
-    registered_model_name: Optional[str] = "penguin-classifier"
+    # from data.name: <name> and <name>-classifier (penguins keep runner, penguin-classifier)
+    experiment_name: str = "${runner.experiment:${data.name}}"
+    registered_model_name: Optional[str] = "${runner.model_name:${data.name}}"
     log_models: LogModels = LogModels.best
     # a newly registered best becomes @champion only if its primary metric beats the current
     # champion's by more than this; otherwise it is @challenger
@@ -299,7 +300,8 @@ class SaveMode(str, Enum):
 class PredictConfig:
     model_uri: Optional[str] = None
     input: Optional[str] = None
-    input_format: str = "parquet"
+    # null: told by the path (extension, or the files of a folder), else the training data's
+    input_format: Optional[str] = None
     input_options: dict[str, str] = field(default_factory=dict)
     output: Optional[str] = None
     output_format: str = "parquet"
@@ -335,6 +337,9 @@ MODEL_SCHEMAS: dict[str, type[ClassifierConfig]] = {
 
 def register_configs() -> None:
     """Store every schema as ``base_<name>`` so YAML files can extend it through their defaults."""
+    from runner.tracking import register_name_resolvers
+
+    register_name_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=RunnerConfig)
     cs.store(group="data", name="base_data", node=DataConfig)

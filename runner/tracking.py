@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,48 @@ _SIGNATURE_TYPES = {
 _NUMERIC_TYPES = frozenset({"double", "float", "long"})
 # MLmodel metadata key: the declared type of each input the signature declares ``any``
 DECLARED_TYPES_KEY = "declared_input_types"
+
+
+# --- Names from the data set: experiment, registered model and (through the experiment) Optuna
+# study follow ``data.name``, so different data sets never share a champion or a study.
+
+# The names runner gave the penguins before names came from the data: kept, since stores,
+# scripts and `runner serve` users find penguins' runs and champion under them
+HISTORIC_NAMES = {"penguins": ("runner", "penguin-classifier")}
+_CODEC_ENDINGS = (".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
+
+
+def data_name(path: str) -> str:
+    """A data set's default name: its file or folder name without extensions (``wine.csv.gz``,
+    ``/data/wine/`` and ``s3://b/wine.parquet`` all give ``wine``)."""
+    base = path.rstrip("/").rsplit("/", 1)[-1] or "data"
+    for ending in _CODEC_ENDINGS:
+        base = base.removesuffix(ending)
+    return base.split(".", 1)[0] or base
+
+
+def experiment_name(name: str) -> str:
+    """The MLflow experiment of a data set: its name (penguins: ``runner``, as always)."""
+    return HISTORIC_NAMES.get(name, (name, ""))[0]
+
+
+def registered_model_name(name: str) -> str:
+    """The registered model of a data set: ``<name>-classifier`` (penguins:
+    ``penguin-classifier``)."""
+    return HISTORIC_NAMES.get(name, ("", f"{name}-classifier"))[1]
+
+
+NAME_RESOLVERS = {"runner.data_name": data_name, "runner.experiment": experiment_name,
+                  "runner.model_name": registered_model_name}
+
+
+def register_name_resolvers() -> None:
+    """Make the config's ``${runner.experiment:${data.name}}``-style defaults resolvable."""
+    from omegaconf import OmegaConf
+
+    for resolver, fn in NAME_RESOLVERS.items():
+        if not OmegaConf.has_resolver(resolver):
+            OmegaConf.register_new_resolver(resolver, fn)
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -611,18 +654,24 @@ def model_flavors(local_path: str) -> dict[str, dict[str, Any]]:
     return dict(_mlmodel(local_path).get("flavors") or {})
 
 
-def run_class_names(run_id: str | None) -> list[str]:
-    """``data.class_names`` from a run's logged config; empty when the run or config is absent."""
+def run_config(run_id: str | None) -> dict[str, Any]:
+    """A run's logged config (``config.yaml``) as plain data; empty when the run or config is
+    absent (a model logged outside runner)."""
     import mlflow
     import yaml
 
     if not run_id:
-        return []
+        return {}
     try:
         config = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/{CONFIG_ARTIFACT}"))
-        return [str(c) for c in (config.get("data") or {}).get("class_names") or []]
-    except Exception:  # a model logged outside runner has no config: labels are optional
-        return []
+    except Exception:  # a model logged outside runner has no config: what it gives is optional
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def run_class_names(run_id: str | None) -> list[str]:
+    """``data.class_names`` from a run's logged config; empty when the run or config is absent."""
+    return [str(c) for c in (run_config(run_id).get("data") or {}).get("class_names") or []]
 
 
 def load_spark_model(local_path: str) -> Any:
@@ -814,7 +863,12 @@ def promote(
     greater_is_better: bool = True,
 ) -> str:
     """Alias a new version ``champion`` if it beats the current champion's ``metric`` by more
-    than ``margin`` (or there is none), else ``challenger``. Returns the alias set."""
+    than ``margin`` (or there is none), else ``challenger``. Returns the alias set.
+
+    Metrics are compared only between runs trained on the same data and split (``lineage``): a
+    version trained on other data becomes the champion of its own lineage, with one note on
+    stderr saying what differs.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -827,8 +881,51 @@ def promote(
         champion = None  # a version never served is no bar to beat
     if champion is not None and str(champion.version) == str(version):
         return "champion"  # already is (a finished sweep run again)
+    if champion is not None:
+        new_run = client.get_model_version(name, version).run_id
+        differs = lineage_difference(lineage(client, champion.run_id), lineage(client, new_run))
+        if differs:
+            _note(f"{name} version {version} is @champion of its own lineage, not compared with "
+                  f"version {champion.version} (the champion until now): {differs}")
+            champion = None
     best = client.get_run(str(champion.run_id)).data.metrics.get(metric) if champion else None
     gain = None if best is None else (value - best if greater_is_better else best - value)
     alias = "champion" if gain is None or gain > margin else "challenger"
     client.set_registered_model_alias(name, alias, version)
     return alias
+
+
+def lineage(client: Any, run_id: str | None) -> dict[str, str]:
+    """What a run was trained on, as promotion compares it: the digest of its logged data set
+    (absent with ``tracking.log_datasets=false``) and its split (``data.split`` of its logged
+    config, else the ``data.split.seed`` param). Empty for a run that cannot be read."""
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return {}
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        return {}
+    found: dict[str, str] = {}
+    digests = sorted({i.dataset.digest for i in (run.inputs.dataset_inputs if run.inputs else [])})
+    if digests:
+        found["data digest"] = ",".join(digests)
+    split = (run_config(run_id).get("data") or {}).get("split") or {}
+    if split:  # else a run logged outside runner: its params may still say the seed
+        found["split"] = " ".join(f"{k}={split[k]}" for k in sorted(split))
+    elif "data.split.seed" in run.data.params:
+        found["split"] = f"seed={run.data.params['data.split.seed']}"
+    return found
+
+
+def lineage_difference(champion: dict[str, str], new: dict[str, str]) -> str:
+    """What differs between two lineages, as ``data digest differs (a -> b)``; empty when
+    they match on everything both runs logged."""
+    return "; ".join(f"{key} differs ({champion[key]} -> {new[key]})" for key in champion
+                     if key in new and champion[key] != new[key])
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"runner: note: {message}\n")
+    sys.stderr.flush()

@@ -1,8 +1,11 @@
 """``runner predict``: batch scoring of a small generated parquet on the session's Spark, and the
-errors for a missing input, missing columns, an existing output and an unknown model."""
+errors for a missing input, missing columns, an existing output and an unknown model; a raw CSV
+read as the model's training data was (header, text cast to the model's types), a null row and a
+value that is no number named in one line, and failed writes that leave no output behind."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +104,85 @@ def test_cli_error_is_one_line_and_exit_1(store: Store, tmp_path: Path) -> None:
                           timeout=120, check=False)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("runner: error: predict.input=")
+
+
+HEADER = "Island,CulmenLength,CulmenDepth,FlipperLength,BodyMass,id\n"
+
+
+def write_csv(path: Path, *rows: str) -> Path:
+    """A raw CSV as users have them: a header, ints and decimals, empty fields for nulls."""
+    path.write_text(HEADER + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+LAB_CSV = "Biscoe,48.7,14.1,210,4450,0"
+TORGERSEN_CSV = "Torgersen,39.1,18.7,181,3750,1"
+
+
+def leftovers(out: Path) -> list[str]:
+    """What a write left at or beside ``out``: the output, or a temp sibling."""
+    return sorted(p.name for p in out.parent.iterdir() if out.name in p.name)
+
+
+def test_raw_csv_is_read_as_the_model_was_trained(spark, store: Store, tmp_path: Path) -> None:
+    """No input_format, no reader options: the format from the path, the header from the
+    training run's data.options, the text columns cast to the model's doubles."""
+    path = write_csv(tmp_path / "new.csv", LAB_CSV, TORGERSEN_CSV)
+    out = tmp_path / "out.parquet"
+    assert predict.run(config(store, input=path, output=out)).rows == 2
+    scored = spark.read.parquet(str(out)).orderBy("id").collect()
+    assert [r["predicted_label"] for r in scored] == ["Gentoo", "Adelie"]
+    assert scored[0]["FlipperLength"] == 210.0
+
+
+def test_null_row_is_named_in_one_line_and_no_output_is_left(store: Store,
+                                                            tmp_path: Path) -> None:
+    """The lab pipeline fills no nulls (trained with data.missing=drop): the first null is
+    named by column and row, nothing is written, and the same command works once it is fixed."""
+    path = write_csv(tmp_path / "new.csv", LAB_CSV, TORGERSEN_CSV, "Dream,,17.0,190,3500,2")
+    out = tmp_path / "out.parquet"
+    with pytest.raises(RunnerError) as raised:
+        predict.run(config(store, input=path, output=out))
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"predict.input={path}: column CulmenLength, row 3: missing value")
+    assert leftovers(out) == []
+    write_csv(path, LAB_CSV, TORGERSEN_CSV, "Dream,45.0,17.0,190,3500,2")
+    assert predict.run(config(store, input=path, output=out)).rows == 3
+
+
+def test_text_that_is_no_number_is_named(store: Store, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "new.csv", LAB_CSV, "Dream,45.0,17.0,tall,3500,1")
+    out = tmp_path / "out.parquet"
+    with pytest.raises(RunnerError, match=r"column FlipperLength, row 2: 'tall' is not a double"):
+        predict.run(config(store, input=path, output=out))
+    assert leftovers(out) == []
+
+
+def test_failed_write_leaves_no_output_and_stale_temps_go(store: Store, penguins: str,
+                                                          tmp_path: Path) -> None:
+    """A write that fails (an unknown output format) leaves nothing; a temp left by a killed
+    run (its process gone) is removed by the next run."""
+    out = tmp_path / "out"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = tmp_path / f".out.runner-tmp-{gone.pid}-0000"
+    stale.mkdir()
+    with pytest.raises(RunnerError, match="predict.output="):
+        predict.run(config(store, input=penguins, output=out, output_format="no-such-format"))
+    assert leftovers(out) == []
+
+
+@pytest.mark.slow
+def test_cli_predicts_a_raw_csv_with_no_extra_keys(store: Store, tmp_path: Path) -> None:
+    """The issue's command as it is typed: `runner predict predict.input=new.csv
+    predict.output=out.parquet`, the store given as users give it (MLFLOW_TRACKING_URI)."""
+    write_csv(tmp_path / "new.csv", LAB_CSV, TORGERSEN_CSV)
+    runner = str(Path(sys.executable).parent / "runner")
+    done = subprocess.run([runner, "predict", "predict.input=new.csv", "predict.output=out.parquet",
+                           *TEST_SPARK_OVERRIDES], capture_output=True, text=True, timeout=300,
+                          check=False, cwd=tmp_path, env={**os.environ,
+                                                          "MLFLOW_TRACKING_URI": store.uri})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scored 2 rows from new.csv" in done.stdout
+    assert (tmp_path / "out.parquet" / "_SUCCESS").exists()

@@ -66,7 +66,10 @@ class OptunaSweeper(Sweeper):
     def _sweep(self, arguments: list[str]) -> Any:
         self._validate()
         storage = study_mod.storage_url(self.storage)
-        name = self.study_name or str(self.config.hydra.job.name)
+        # runner's default study is its experiment's (named after data.name): sweeps of
+        # different data sets in one storage never share a study; other apps: the job name
+        name = self.study_name or str(OmegaConf.select(self.config, "tracking.experiment_name",
+                                                       default=None) or self.config.hydra.job.name)
         # one sweep of a study at a time, refused here: before the JVM, the MLflow store and
         # the imports of SQLAlchemy and Optuna (seconds); two copies would tell each other's
         # trials and register twice
