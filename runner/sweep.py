@@ -238,17 +238,18 @@ class Sweep:
         with self._spark_jobs(cfg, number, swept):
             result = train.run(cfg, overrides, extra_tags=tags, parent_run_id=parent,
                                log_model=policy == "all")
+        logged = {**result.metrics, **{f"train_{k}": v for k, v in result.train_metrics.items()},
+                  train.TRAIN_SECONDS: result.fit_seconds}
         keys = [("evaluation.primary", result.primary)] + (
             [(OBJECTIVES_KEY, o) for o in self.objectives] if self.multi else [])
         for key, name in keys:
-            if math.isnan(result.metrics.get(name, math.nan)):
+            if math.isnan(logged.get(name, math.nan)):
                 # Optuna fails the trial: its run must not stay FINISHED
-                why = (f"{key}: {name} is NaN" if name in result.metrics else
-                       f"{key}: {name} was not computed (the run logged "
-                       f"{sorted(result.metrics)})")
+                why = (f"{key}={name} is NaN" if name in logged else
+                       f"{key}={name} was not computed (the run logged {sorted(logged)})")
                 tracking.mark_failed(result.run_id, f"RunnerError: {why}")
                 raise RunnerError(why)
-        values = tuple(result.metrics[o] for o in self.objectives) if self.multi else ()
+        values = tuple(logged[o] for o in self.objectives) if self.multi else ()
         kill_point("trial-ended")
         with self._lock:
             self.run_ids[number] = result.run_id
