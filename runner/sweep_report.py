@@ -252,13 +252,17 @@ def summary(sweep: Sweep, children: list[tracking.ChildRun], best: tracking.Chil
                           for o in sweep.objectives)
         lines.append(f"[sweep] Pareto front ({goals}): {len(front)} of {len(done)} finished "
                      f"trials (* below); the champion is the front's best {sweep.primary}")
-    lines.append(f"{'trial':>6}  " + "  ".join(f"{m:>10}" for m in shown) + "  params")
+    widths = [max(10, len(m)) for m in shown]
+    lines.append(f"{'trial':>6}  " + "  ".join(f"{m:>{w}}" for m, w in zip(shown, widths,
+                                                                          strict=True))
+                 + "  params")
     for c in done[:10]:
         params = " ".join(f"{k}={v}" for k, v in trial_params(c).items())
         number = c.tags.get(TRIAL_TAG, "")
         if front is not None:  # the front's trials marked
             number = f"{number:>5}{'*' if _number_of(c) in front else ' '}"
-        values = "  ".join(f"{c.metrics.get(m, math.nan):>10.4f}" for m in shown)
+        values = "  ".join(f"{c.metrics.get(m, math.nan):>{w}.4f}"
+                           for m, w in zip(shown, widths, strict=True))
         lines.append(f"{number:>6}  {values}  {params}")
     if best is not None:
         lines.append(f"best: trial {best.tags.get(TRIAL_TAG, '')} run {best.run_id}"

@@ -141,7 +141,8 @@ def test_parent_report_marks_the_front_and_draws_it() -> None:
     text = sweep_report.summary(sweep, children, children[1], "FINISHED")
     assert "[sweep] Pareto front (accuracy up, train_seconds down): 2 of 3 finished trials" in text
     assert "the champion is the front's best accuracy" in text
-    assert "    1*      1.0000      1.0000  x=1" in text
+    assert " trial    accuracy  train_seconds  params" in text
+    assert "    1*      1.0000         1.0000  x=1" in text
     study = optuna.create_study(directions=["maximize", "minimize"])
     for child in children:
         study.add_trial(optuna.trial.create_trial(
