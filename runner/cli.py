@@ -100,8 +100,9 @@ def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
     return wrapped
 
 
-def train_task(cfg: DictConfig) -> float:
-    """Train one run; the return value is the primary metric, which sweepers optimize."""
+def train_task(cfg: DictConfig) -> float | tuple[float, ...]:
+    """Train one run; the return value is the primary metric, which sweepers optimize (in a
+    multi-objective sweep, the values of evaluation.objectives)."""
     from runner import report, sweep, train
 
     overrides = list(HydraConfig.get().overrides.task)

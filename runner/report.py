@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner import tracking
-from runner.train import TrainResult
+from runner.train import TRAIN_SECONDS, TrainResult
 
 
 def summary(result: TrainResult) -> str:
@@ -12,6 +12,8 @@ def summary(result: TrainResult) -> str:
     for name, value in result.metrics.items():
         train = result.train_metrics.get(name)
         lines.append(f"{name:<26}{value:>10.4f}{'' if train is None else f'{train:>10.4f}'}")
+    if result.fit_seconds:
+        lines.append(f"{TRAIN_SECONDS:<26}{result.fit_seconds:>10.2f}  (the pipeline's fit)")
     lines.append(f"run id: {result.run_id}")
     if result.model and result.model.version:
         lines.append(f"registered: {result.model.registered_name} version {result.model.version}")

@@ -34,8 +34,10 @@ def logged_config(config_yaml: str, overrides: list[str]) -> DictConfig:
 
 
 def compare(source: dict[str, float], new: dict[str, float]) -> list[tuple[str, float, float]]:
-    """(metric, source value, new value) for every metric both runs report, by name."""
-    return [(name, value, new[name]) for name, value in sorted(source.items()) if name in new]
+    """(metric, source value, new value) for every metric both runs report, by name; the fit's
+    wall time (train_seconds) is not a result and is left out."""
+    return [(name, value, new[name]) for name, value in sorted(source.items())
+            if name in new and name != train.TRAIN_SECONDS]
 
 
 def differences(source: tracking.LoggedRun, new_run: tracking.LoggedRun) -> list[str]:

@@ -225,6 +225,9 @@ class EvaluationConfig:
         ]
     )
     primary: Metric = Metric.accuracy
+    # what an Optuna sweep's trial returns, one per hydra.sweeper.direction: metrics of
+    # `metrics`, train_<metric>, or train_seconds (the fit's time). null: just `primary`.
+    objectives: Optional[list[str]] = None
     train_metrics: bool = True
     confusion_matrix: bool = True
     # splits of up to this many rows in all are scored on the driver by the model's compiled

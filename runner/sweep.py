@@ -36,6 +36,7 @@ STUDY_TAG = tracking.SWEEP_TAG + "study"  # <storage>#<study name>, for people
 STUDY_UID_TAG = tracking.SWEEP_TAG + "study_uid"  # the study's uid, to adopt an unstored parent
 LOWER_IS_BETTER = train.LOWER_IS_BETTER
 KILL_AT_ENV = "RUNNER_TEST_KILL_AT"
+OBJECTIVES_KEY = "evaluation.objectives"
 
 _current: Sweep | None = None
 
@@ -43,6 +44,33 @@ _current: Sweep | None = None
 def current() -> Sweep | None:
     """The sweep this process is running, if any."""
     return _current
+
+
+def objectives(evaluation: DictConfig) -> list[str]:
+    """What a trial returns, in order: ``evaluation.objectives``, or just the primary metric."""
+    names = evaluation.get("objectives")
+    return [str(n) for n in names] if names else [train.enum_value(evaluation.primary)]
+
+
+def check_objectives(evaluation: DictConfig) -> list[str]:
+    """The objectives, each a metric a run logs: one of evaluation.metrics, ``train_<metric>``
+    (with evaluation.train_metrics) or ``train_seconds``; one line naming the key otherwise."""
+    names = objectives(evaluation)
+    metrics = [train.enum_value(m) for m in evaluation.metrics]
+    known = [*metrics, *([f"train_{m}" for m in metrics] if evaluation.train_metrics else []),
+             train.TRAIN_SECONDS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise RunnerError(f"{OBJECTIVES_KEY}={names}: {', '.join(unknown)} is not a metric a "
+                          f"run logs (one of {', '.join(known)})")
+    if len(set(names)) != len(names):
+        raise RunnerError(f"{OBJECTIVES_KEY}={names}: names an objective twice")
+    return names
+
+
+def lower_is_better(name: str) -> bool:
+    """An objective to minimize: a loss (on test or train) or the fit's time."""
+    return name == train.TRAIN_SECONDS or name.removeprefix("train_") in LOWER_IS_BETTER
 
 
 def kill_point(name: str) -> None:
@@ -81,6 +109,7 @@ class Best:
     number: int
     cfg: DictConfig | None = None
     fitted: Any = None
+    values: tuple[float, ...] = ()  # every objective's value (multi-objective sweeps)
 
 
 class Sweep:
@@ -92,6 +121,8 @@ class Sweep:
         self.done = self.failed = 0
         self.primary = train.enum_value(config.evaluation.primary)
         self.greater = self.primary not in LOWER_IS_BETTER
+        self.objectives = objectives(config.evaluation)
+        self.multi = kind == "optuna" and len(self.objectives) > 1
         self.parent_run_id: str | None = None
         self.experiment = ""
         self.best: Best | None = None
@@ -100,9 +131,12 @@ class Sweep:
         # its run must end with, and Optuna's best trial number
         self.outcomes: Callable[[], dict[int, str]] | None = None
         self.best_trial: Callable[[], int | None] | None = None
+        # multi-objective: the trial numbers on Optuna's Pareto front (study.best_trials)
+        self.front: Callable[[], set[int]] | None = None
         self.run_ids: dict[int, str] = {}  # trial number -> child run id, this process's trials
-        # trial number -> (child run id, value) of the runs a resumed parent holds FINISHED
-        self.finished_before: dict[int, tuple[str, float]] = {}
+        # trial number -> (child run id, objective values) of the runs a resumed parent holds
+        # FINISHED
+        self.finished_before: dict[int, tuple[str, tuple[float, ...]]] = {}
         self.finished = False
         self._preloading = False  # the end's modules are being imported (preload_end)
         self._last_end = time.perf_counter()  # a trial's time includes Hydra's and Optuna's share
@@ -178,18 +212,21 @@ class Sweep:
             sweep_report.say(f"[sweep] {killed} trial run(s) an interruption left RUNNING: KILLED")
         best = self._best_child(children)
         if best:
-            self.best = Best(best.metrics[self.primary], best.run_id, _trial_number(best))
-        self.finished_before = {_trial_number(c): (c.run_id, c.metrics[self.primary])
-                                for c in children
-                                if c.status == "FINISHED" and self.primary in c.metrics}
+            self.best = Best(best.metrics[self.primary], best.run_id, _trial_number(best),
+                             values=tuple(best.metrics.get(o, math.nan) for o in self.objectives))
+        self.finished_before = {
+            _trial_number(c): (c.run_id, tuple(c.metrics[o] for o in self.objectives))
+            for c in children
+            if c.status == "FINISHED" and all(o in c.metrics for o in self.objectives)}
 
     def trial_started(self, number: int) -> None:
         """The sweeper asked for trial ``number``: its time counts from now."""
         with self._lock:
             self._started[number] = time.perf_counter()
 
-    def trial(self, cfg: DictConfig, overrides: list[str]) -> float:
-        """Run one job as a child run; keep its fitted model in memory only if it is the best."""
+    def trial(self, cfg: DictConfig, overrides: list[str]) -> float | tuple[float, ...]:
+        """Run one job as a child run; keep its fitted model in memory only if it is the best.
+        Returns the primary metric, or every objective's value in a multi-objective sweep."""
         parent = self.open()
         number = int(HydraConfig.get().job.num)
         policy = train.enum_value(cfg.tracking.log_models)
@@ -201,21 +238,26 @@ class Sweep:
         with self._spark_jobs(cfg, number, swept):
             result = train.run(cfg, overrides, extra_tags=tags, parent_run_id=parent,
                                log_model=policy == "all")
-        value = result.metrics.get(result.primary, math.nan)
-        if math.isnan(value):  # Optuna fails the trial: its run must not stay FINISHED
-            why = (f"evaluation.primary={result.primary} is NaN" if result.primary in
-                   result.metrics else f"evaluation.primary={result.primary} was not computed "
-                   f"(evaluation.metrics has {sorted(result.metrics)})")
-            tracking.mark_failed(result.run_id, f"RunnerError: {why}")
-            raise RunnerError(why)
+        logged = {**result.metrics, **{f"train_{k}": v for k, v in result.train_metrics.items()},
+                  train.TRAIN_SECONDS: result.fit_seconds}
+        keys = [("evaluation.primary", result.primary)] + (
+            [(OBJECTIVES_KEY, o) for o in self.objectives] if self.multi else [])
+        for key, name in keys:
+            if math.isnan(logged.get(name, math.nan)):
+                # Optuna fails the trial: its run must not stay FINISHED
+                why = (f"{key}={name} is NaN" if name in logged else
+                       f"{key}={name} was not computed (the run logged {sorted(logged)})")
+                tracking.mark_failed(result.run_id, f"RunnerError: {why}")
+                raise RunnerError(why)
+        values = tuple(logged[o] for o in self.objectives) if self.multi else ()
         kill_point("trial-ended")
         with self._lock:
             self.run_ids[number] = result.run_id
-            if self._beats(result.value):
+            if self._beats(result.value, values):
                 keep = policy == "best"
                 self.best = Best(result.value, result.run_id, number, cfg if keep else None,
-                                 result.fitted if keep else None)
-        return result.value
+                                 result.fitted if keep else None, values)
+        return values if self.multi else result.value
 
     @contextmanager
     def _spark_jobs(self, cfg: DictConfig, number: int, swept: dict[str, str]
@@ -246,10 +288,19 @@ class Sweep:
         for group, context in groups.items():
             context.cancelJobGroup(group)
 
-    def _beats(self, value: float) -> bool:
+    def _beats(self, value: float, values: tuple[float, ...] = ()) -> bool:
+        """A better primary value; on a tie in a multi-objective sweep, better on every
+        objective (the earlier trial is then off the Pareto front, so not the champion)."""
         if self.best is None:
             return True
+        if value == self.best.value and values and self.best.values:
+            return self._dominates(values, self.best.values)
         return value > self.best.value if self.greater else value < self.best.value
+
+    def _dominates(self, a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+        signs = [-1.0 if lower_is_better(o) else 1.0 for o in self.objectives]
+        better = [s * x >= s * y for s, x, y in zip(signs, a, b, strict=True)]
+        return all(better) and a != b
 
     def job_ended(self, job_return: JobReturn) -> None:
         """One progress line per trial: n/N, value, best so far."""
@@ -266,7 +317,7 @@ class Sweep:
         seconds, self._last_end = now - self._started.pop(number, self._last_end), now
         of = f"{self.done}/{self.total}" if self.total else str(self.done)
         if job_return.status == JobStatus.COMPLETED:
-            outcome = f"{self.primary}={float(job_return.return_value):.4f}"
+            outcome = self._outcome(job_return.return_value)
         else:
             self.failed += 1
             error = job_return._return_value
@@ -275,6 +326,12 @@ class Sweep:
         sweep_report.say(f"[sweep] trial {of}  {outcome}  {best}  {seconds:.1f}s")
         if self.kind == "grid" and self.total and self.done >= self.total:
             self.finish()  # BasicSweeper raises after the batch when a job failed
+
+    def _outcome(self, value: Any) -> str:
+        if isinstance(value, (tuple, list)):
+            return "  ".join(f"{o}={float(v):.4f}" for o, v in zip(self.objectives, value,
+                                                                   strict=False))
+        return f"{self.primary}={float(value):.4f}"
 
     def finish(self, status: str = "FINISHED") -> None:
         """Log the best model, the summary, the trials table and plots; end the parent run."""
@@ -318,9 +375,17 @@ class Sweep:
                 for c in children]
 
     def _best_child(self, children: list[tracking.ChildRun]) -> tracking.ChildRun | None:
+        """Optuna's best trial; in a multi-objective sweep, the Pareto front's trial with the
+        best primary metric (the lowest trial number on a tie)."""
         done = [c for c in children if c.status == "FINISHED" and self.primary in c.metrics]
         if not done:
             return None
+        front = self.front() if self.front else set()
+        on_front = [c for c in done if _trial_number(c) in front]
+        if on_front:
+            pick = max if self.greater else min
+            ordered = sorted(on_front, key=_trial_number)
+            return pick(ordered, key=lambda c: c.metrics[self.primary])
         number = self.best_trial() if self.best_trial else None
         chosen = [c for c in done if number is not None and _trial_number(c) == number]
         if chosen:  # Optuna's best trial: ties between equal values broken as Optuna does
@@ -341,8 +406,11 @@ class Sweep:
             logged = tracking.LoggedModel("", name, None, best.run_id)  # "all": trials logged
             if policy == "best":
                 fitted = self.best.fitted if self.best and self.best.run_id == best.run_id else None
+                dataset = _dataset(cfg)
+                fitted = fitted or refit(cfg, dataset)
+                example = train.input_example(cfg, dataset)  # as a single run's model has
                 with tracking.reopened(best.run_id):
-                    logged = train.log_fitted_model(cfg, fitted or refit(cfg)) or logged
+                    logged = train.log_fitted_model(cfg, fitted, example) or logged
             version = tracking.register(logged).version  # the run is FINISHED again by now
         if name and version:
             alias = train.promote(cfg, name, version, best.metrics[self.primary])
@@ -354,13 +422,17 @@ class Sweep:
             tracking.end_parent(self.parent_run_id, "KILLED")
 
 
-def refit(cfg: DictConfig) -> Any:
-    """Fit a trial's pipeline again from its logged config (its model was in a process that
-    ended before the sweep did). Same data, seed and params give the same model."""
+def _dataset(cfg: DictConfig) -> Any:
+    """The trial's prepared data (cached per process: the trials' own, when they ran here)."""
     from runner import data as data_mod
 
-    session = spark.get_session(cfg.spark)
-    dataset = data_mod.load(session, cfg.data)
+    return data_mod.load(spark.get_session(cfg.spark), cfg.data)
+
+
+def refit(cfg: DictConfig, dataset: Any = None) -> Any:
+    """Fit a trial's pipeline again from its logged config (its model was in a process that
+    ended before the sweep did). Same data, seed and params give the same model."""
+    dataset = dataset if dataset is not None else _dataset(cfg)
     pipeline, _ = train.build_pipeline(cfg, dataset)
     return pipeline.fit(dataset.train)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from runner import tracking
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from runner.sweep import Sweep
 
 TRIALS_ARTIFACT = "trials.csv"
+PARETO_ARTIFACT = "pareto.csv"  # multi-objective sweeps: the trials on the Pareto front
+PARETO_PLOT = "pareto_front.png"
+FRONT_COLUMN = "on_pareto_front"
 _PLOTS = {
     "optimization_history.png": "plot_optimization_history",
     "param_importances.png": "plot_param_importances",
@@ -43,8 +47,12 @@ def split_overrides(overrides: list[str]) -> dict[str, str]:
 
 def sweeper_params(sweeper: DictConfig) -> dict[str, str]:
     """The sweeper's own settings worth keeping on the parent run (n_trials, sampler, ...)."""
-    keep = ("n_trials", "direction", "study_name", "storage", "max_failure_rate", "n_jobs")
+    keep = ("n_trials", "study_name", "storage", "max_failure_rate", "n_jobs")
     params = {f"sweeper.{k}": sweeper.get(k) for k in keep if sweeper.get(k) is not None}
+    direction = sweeper.get("direction")
+    if direction is not None:  # maximize, or maximize,minimize (multi-objective)
+        given = direction if isinstance(direction, (list, ListConfig)) else [direction]
+        params["sweeper.direction"] = ",".join(getattr(d, "name", str(d)) for d in given)
     sampler = sweeper.get("sampler")
     if sampler is not None:
         params["sweeper.sampler"] = str(sampler.get("_target_", "")).rsplit(".", 1)[-1]
@@ -73,18 +81,22 @@ def trial_params(child: tracking.ChildRun) -> dict[str, str]:
     return dict(json.loads(child.tags.get(PARAMS_TAG, "{}")))
 
 
-def trials_csv(children: list[tracking.ChildRun], primary: str) -> str:
-    """One row per trial: number, run id, status, the swept values, every metric."""
-    from runner.sweep import TRIAL_TAG
+def trials_csv(children: list[tracking.ChildRun], primary: str,
+               front: set[int] | None = None) -> str:
+    """One row per trial: number, run id, status, the swept values, every metric; with the
+    ``front`` of a multi-objective sweep, whether the trial is on it."""
+    from runner.sweep import TRIAL_TAG, _trial_number
 
     keys = sorted({k for c in children for k in trial_params(c)})
     metrics = sorted({k for c in children for k in c.metrics} - {primary})
+    marked = [FRONT_COLUMN] if front is not None else []
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["trial", "run_id", "status", primary, *keys, *metrics, "error"])
+    writer.writerow(["trial", "run_id", "status", *marked, primary, *keys, *metrics, "error"])
     for c in children:
         params = trial_params(c)
-        writer.writerow([c.tags.get(TRIAL_TAG, ""), c.run_id, c.status,
+        on = [str(_trial_number(c) in front).lower()] if front is not None else []
+        writer.writerow([c.tags.get(TRIAL_TAG, ""), c.run_id, c.status, *on,
                          c.metrics.get(primary, ""), *[params.get(k, "") for k in keys],
                          *[c.metrics.get(m, "") for m in metrics],
                          c.tags.get(tracking.ERROR_TAG, "")])
@@ -107,11 +119,28 @@ def log_results(sweep: Sweep, children: list[tracking.ChildRun],
         params = {f"best.{k}": v for k, v in trial_params(best).items()}
         tags = {tracking.SWEEP_TAG + "best_run_id": best.run_id,
                 tracking.SWEEP_TAG + "best_trial": best.tags.get(TRIAL_TAG, "")}
+    front = front_of(sweep)
+    if front is not None:
+        metrics["pareto_front_size"] = float(len(front))
     tracking.log_to_run(run_id, params=params, metrics=metrics, tags=tags)
-    tracking.log_run_text(run_id, trials_csv(children, sweep.primary), TRIALS_ARTIFACT)
+    tracking.log_run_text(run_id, trials_csv(children, sweep.primary, front), TRIALS_ARTIFACT)
+    if front is not None:
+        on_front = [c for c in children if _number_of(c) in front]
+        tracking.log_run_text(run_id, trials_csv(on_front, sweep.primary), PARETO_ARTIFACT)
     study = sweep.study or _study_from_runs(children, sweep.primary, sweep.greater)
-    for name, figure in plots(study):
+    for name, figure in plots(study, sweep.objectives, sweep.primary):
         tracking.log_run_figure(run_id, figure, name)
+
+
+def front_of(sweep: Sweep) -> set[int] | None:
+    """Trial numbers on a multi-objective sweep's Pareto front; None for one objective."""
+    return sweep.front() if sweep.multi and sweep.front else None
+
+
+def _number_of(child: tracking.ChildRun) -> int:
+    from runner.sweep import _trial_number
+
+    return _trial_number(child)
 
 
 def preload_end() -> None:
@@ -131,18 +160,40 @@ def _prepare_end() -> None:
         return
 
 
-def plots(study: Any) -> list[tuple[str, Any]]:
-    """Optuna's matplotlib plots; one that cannot be drawn (too few trials) is left out."""
+def plots(study: Any, objectives: list[str] | None = None, primary: str | None = None
+          ) -> list[tuple[str, Any]]:
+    """Optuna's matplotlib plots; one that cannot be drawn (too few trials) is left out. A
+    multi-objective study gets its Pareto front, and the other plots of the primary metric
+    (or of the first objective, when the primary is not one)."""
     import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as vis
     from optuna.exceptions import ExperimentalWarning
 
     figures = []
-    for name, function in _PLOTS.items():
+    kwargs: dict[str, Any] = {}
+    names: list[str] = []
+    todo = dict(_PLOTS)
+    if len(study.directions) > 1:
+        names = objectives or [f"objective {i}" for i in range(len(study.directions))]
+        index = names.index(primary) if primary in names else 0
+        kwargs = {"target": lambda t: t.values[index], "target_name": names[index]}
+        todo = {PARETO_PLOT: "plot_pareto_front", **todo}
+        # importances (PED-ANOVA) are of reaching a low target: a maximized one is negated
+        sign = -1.0 if study.directions[index].name == "MAXIMIZE" else 1.0
+    for name, function in todo.items():
+        axes: Any
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
-                axes = getattr(vis, function)(study)
+                warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator computes")
+                if function == "plot_pareto_front":
+                    axes = vis.plot_pareto_front(study, target_names=names)
+                elif function == "plot_param_importances" and kwargs:
+                    axes = vis.plot_param_importances(
+                        study, target=lambda t: sign * t.values[index],
+                        target_name=names[index])
+                else:
+                    axes = getattr(vis, function)(study, **kwargs)
         except Exception as exc:  # e.g. importances need two completed trials
             say(f"[sweep] {name}: not drawn ({type(exc).__name__}: {exc})"[:200])
             continue
@@ -188,15 +239,34 @@ def summary(sweep: Sweep, children: list[tracking.ChildRun], best: tracking.Chil
 
     done = [c for c in children if c.status == "FINISHED" and sweep.primary in c.metrics]
     done.sort(key=lambda c: c.metrics[sweep.primary], reverse=sweep.greater)
+    front = front_of(sweep)
+    shown = [sweep.primary] + [o for o in sweep.objectives if front is not None
+                               and o != sweep.primary]
     lines = [f"[sweep] {status}: {len(done)} finished, "
              f"{sum(c.status == 'FAILED' for c in children)} failed, "
-             f"{sum(c.status == 'KILLED' for c in children)} killed",
-             f"{'trial':>6}  {sweep.primary:>10}  params"]
+             f"{sum(c.status == 'KILLED' for c in children)} killed"]
+    if front is not None:
+        from runner.sweep import lower_is_better
+
+        goals = ", ".join(f"{o} {'down' if lower_is_better(o) else 'up'}"
+                          for o in sweep.objectives)
+        lines.append(f"[sweep] Pareto front ({goals}): {len(front)} of {len(done)} finished "
+                     f"trials (* below); the champion is the front's best {sweep.primary}")
+    widths = [max(10, len(m)) for m in shown]
+    lines.append(f"{'trial':>6}  " + "  ".join(f"{m:>{w}}" for m, w in zip(shown, widths,
+                                                                          strict=True))
+                 + "  params")
     for c in done[:10]:
         params = " ".join(f"{k}={v}" for k, v in trial_params(c).items())
-        lines.append(f"{c.tags.get(TRIAL_TAG, ''):>6}  {c.metrics[sweep.primary]:>10.4f}  {params}")
+        number = c.tags.get(TRIAL_TAG, "")
+        if front is not None:  # the front's trials marked
+            number = f"{number:>5}{'*' if _number_of(c) in front else ' '}"
+        values = "  ".join(f"{c.metrics.get(m, math.nan):>{w}.4f}"
+                           for m, w in zip(shown, widths, strict=True))
+        lines.append(f"{number:>6}  {values}  {params}")
     if best is not None:
-        lines.append(f"best: trial {best.tags.get(TRIAL_TAG, '')} run {best.run_id}")
+        lines.append(f"best: trial {best.tags.get(TRIAL_TAG, '')} run {best.run_id}"
+                     + (f" (the front's best {sweep.primary})" if front is not None else ""))
     lines.append(f"parent run: {sweep.parent_run_id}")
     lines.append(f"look: {tracking.ui_command(tracking.resolve_uri(sweep.config.tracking.uri))}")
     return "\n".join(lines)

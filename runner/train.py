@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ class TrainResult:
     model: tracking.LoggedModel | None = None
     train_metrics: dict[str, float] = field(default_factory=dict)
     fitted: Any = field(default=None, repr=False, compare=False)  # the PipelineModel
+    # the fit's wall time, logged as the metric train_seconds (not a score: kept apart)
+    fit_seconds: float = field(default=0.0, compare=False)
 
     @property
     def value(self) -> float:
@@ -94,14 +97,14 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
         # Spark works in a thread while this one talks to MLflow: fitting (feature stages reused
         # in sweeps) beside logging the inputs, then scoring the splits beside saving the model
-        fitting_ = _spark_pool.submit(spark.in_thread(session, fitting.fit), pipeline,
+        fitting_ = _spark_pool.submit(spark.in_thread(session, _timed_fit), pipeline,
                                       dataset.train, cfg, dataset.train_rows)
         _log_inputs(cfg, overrides, params, dataset)
-        fitted = fitting_.result()
+        fitted, fit_seconds = fitting_.result()
         progress.step("pipeline fitted")
         scoring = _spark_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
         logged = log_fitted_model(cfg, fitted, input_example(cfg, dataset)) if log_model else None
-        metrics, train_metrics = _log_evaluation(cfg, *scoring.result())
+        metrics, train_metrics = _log_evaluation(cfg, *scoring.result(), fit_seconds)
         progress.step("evaluated" + (" and model logged" if logged else ""))
     # Registered, and aliased, only now that the run has ended FINISHED with everything logged.
     # A sweep registers and promotes only its best trial's model.
@@ -111,7 +114,7 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
             promote(cfg, logged.registered_name or "", logged.version,
                     metrics[enum_value(cfg.evaluation.primary)])
     return TrainResult(run_id, metrics, enum_value(cfg.evaluation.primary), uri, logged,
-                       train_metrics, fitted)
+                       train_metrics, fitted, fit_seconds)
 
 
 def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
@@ -137,6 +140,13 @@ def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
     except BaseException as exc:  # raised where the caller waits, as from the pool
         loaded.set_exception(exc)
     return loaded
+
+
+def _timed_fit(*args: Any) -> tuple[Any, float]:
+    """``fitting.fit`` and its wall seconds: the ``train_seconds`` a sweep may minimize."""
+    started = time.perf_counter()
+    fitted = fitting.fit(*args)
+    return fitted, time.perf_counter() - started
 
 
 def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
@@ -192,10 +202,12 @@ def _inputs(cfg: DictConfig) -> dict[str, str]:
 
 
 def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], Any]],
-                    fig: Figure | None) -> tuple[dict[str, float], dict[str, float]]:
+                    fig: Figure | None, fit_seconds: float
+                    ) -> tuple[dict[str, float], dict[str, float]]:
     metrics = results["test"][0]
     train_metrics = results["train"][0] if "train" in results else {}
-    tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()}})
+    tracking.log_metrics({**metrics, **{f"train_{k}": v for k, v in train_metrics.items()},
+                          TRAIN_SECONDS: fit_seconds})
     if fig is not None:
         tracking.log_figure(fig, "confusion_matrix.png")
     return metrics, train_metrics
@@ -224,6 +236,9 @@ def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
 
 # Metrics where a smaller value is better; every other metric is maximized.
 LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate"})
+# the pipeline's fit time, logged with every run's metrics (an objective of multi-objective sweeps)
+TRAIN_SECONDS = "train_seconds"
+
 
 
 def promote(cfg: DictConfig, name: str, version: str, value: float) -> str:

@@ -115,7 +115,7 @@ def _with_hydra(overrides: list[str]):
 def test_search_space_composes_and_every_key_is_a_model_param(name: str) -> None:
     space = pytest.importorskip("hydra_plugins.runner_optuna_sweeper.space")
     cfg = _with_hydra([f"hparams_search={name}"])
-    assert cfg.hydra.sweeper.direction.name == "maximize"
+    assert cfg.hydra.sweeper.direction == "maximize"  # Any-typed: a name, or a list of names
     parsed = space.parse([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()])
     assert parsed.distributions, "no search space"
     # one trial at the low end of every range and the last choice: composes and checks

@@ -227,3 +227,47 @@ def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> N
         assert child.data.metrics["accuracy"] == trial.value
     jobs = [p for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir()]
     assert sorted(p.name for p in jobs) == [str(n) for n in range(n_trials)]
+
+
+def test_two_objective_sweep_logs_its_pareto_front_and_registers_the_fronts_best(
+        tmp_path: Path) -> None:
+    import csv
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    n_trials = 4
+    done = _run(tmp_path, ["hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=7", SPARK,
+                           "hydra.sweeper.direction=[maximize,minimize]",
+                           "evaluation.objectives=[accuracy,train_seconds]",
+                           f"hydra.sweeper.n_trials={n_trials}",
+                           "model.maxIter=int(interval(5,20))",
+                           "model.regParam=interval(0.001,1.0)"])
+    assert done.returncode == 0, done.stdout
+    assert "[sweep] Pareto front (accuracy up, train_seconds down): " in done.stdout
+    study = optuna.load_study(study_name="runner",
+                              storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * n_trials
+    assert all(isinstance(t.params["model.maxIter"], int) for t in study.trials)
+    front = {t.number for t in study.best_trials}
+    parents, children = _split(_runs(tmp_path))
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["pareto_front_size"] == len(front)
+    assert {"trials.csv", "pareto.csv", "pareto_front.png"} <= _artifacts(parent.info.run_id)
+    rows = list(csv.DictReader(mlflow.artifacts.load_text(
+        f"runs:/{parent.info.run_id}/trials.csv").splitlines()))
+    assert {int(r["trial"]) for r in rows if r["on_pareto_front"] == "true"} == front
+    by_run = {c.info.run_id: c for c in children}
+    for trial in study.trials:  # each trial's values are its run's two metrics
+        metrics = by_run[trial.user_attrs["mlflow_run_id"]].data.metrics
+        assert trial.values == [metrics["accuracy"], metrics["train_seconds"]]
+    # the champion: the front's best accuracy, logged with an input example
+    best = by_run[parent.data.tags["runner.sweep.best_run_id"]]
+    on_front = [c for c in children if int(c.data.tags["runner.sweep.trial"]) in front]
+    assert int(best.data.tags["runner.sweep.trial"]) in front
+    assert best.data.metrics["accuracy"] == max(c.data.metrics["accuracy"] for c in on_front)
+    champion = MlflowClient().get_model_version_by_alias("penguin-classifier", "champion")
+    assert champion.run_id == best.info.run_id
+    info = mlflow.models.get_model_info("models:/penguin-classifier@champion")
+    assert info.saved_input_example_info is not None

@@ -113,8 +113,10 @@ class OptunaSweeperConf:
     _recursive_: bool = False
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
     sampler: SamplerConfig = MISSING
-    # the task function's return value (runner: evaluation.primary) is maximized by default
-    direction: Direction = Direction.maximize
+    # the task function's return value (runner: evaluation.primary) is maximized by default;
+    # a list ([maximize, minimize]) makes a multi-objective study, one direction per value the
+    # task returns (runner: evaluation.objectives). Any: OmegaConf has no enum-or-list type.
+    direction: Any = Direction.maximize
     # null: sqlite:///outputs/optuna.db; any Optuna storage URL works
     storage: str | None = None
     # null: hydra.job.name. Running the same command again resumes the study of this name.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from runner import sweep as runner_sweep
 from runner.errors import RunnerError, first_line
@@ -31,6 +31,23 @@ if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans 
     import optuna
 
 log = logging.getLogger(__name__)
+DIRECTIONS = ("minimize", "maximize")
+
+
+def parse_directions(direction: Any) -> list[str]:
+    """``hydra.sweeper.direction`` as a list of names: one, or one per objective."""
+    given = list(direction) if isinstance(direction, (list, tuple, ListConfig)) else [direction]
+    names = [getattr(d, "name", str(d)) for d in given]
+    if not names or any(n not in DIRECTIONS for n in names):
+        raise RunnerError(f"hydra.sweeper.direction={show_directions(names)}: each direction must "
+                          "be minimize or maximize; a list ([maximize,minimize]) makes a "
+                          "multi-objective sweep, one direction per objective")
+    return names
+
+
+def show_directions(names: list[str]) -> str:
+    """As written on the command line: ``maximize`` or ``[maximize,minimize]``."""
+    return names[0] if len(names) == 1 else f"[{','.join(names)}]"
 
 
 class OptunaSweeper(Sweeper):
@@ -38,7 +55,8 @@ class OptunaSweeper(Sweeper):
                  new_study: bool, n_trials: int, n_jobs: int, max_failure_rate: float,
                  params: DictConfig | None, custom_search_space: str | None = None) -> None:
         self.sampler_cfg = sampler
-        self.direction = getattr(direction, "name", str(direction))
+        self.direction = direction  # parsed by _validate, where a mistake is one line
+        self.directions: list[str] = []
         self.storage, self.study_name, self.new_study = storage, study_name, new_study
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.max_failure_rate, self.params = max_failure_rate, params or {}
@@ -99,16 +117,38 @@ class OptunaSweeper(Sweeper):
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise RunnerError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be "
                               "between 0 and 1")
+        self.directions = parse_directions(self.direction)
         evaluation = self.config.get("evaluation")
         if evaluation is None or evaluation.get("primary") is None:
             return  # not runner's task: the task's return value is optimized as it is
+        self._check_objectives(evaluation)
+
+    def _check_objectives(self, evaluation: DictConfig) -> None:
+        """One direction per objective, each the metric's own (a loss minimized, a score
+        maximized)."""
+        names = runner_sweep.check_objectives(evaluation)
         primary = runner_sweep.train.enum_value(evaluation.primary)
-        wanted = "minimize" if primary in runner_sweep.LOWER_IS_BETTER else "maximize"
-        if self.direction != wanted:
+        given = show_directions(self.directions)
+        what = (f"{runner_sweep.OBJECTIVES_KEY}={names}" if evaluation.get("objectives") else
+                f"evaluation.primary={primary} (no {runner_sweep.OBJECTIVES_KEY})")
+        if len(names) != len(self.directions):
             raise RunnerError(
-                f"hydra.sweeper.direction={self.direction} disagrees with evaluation.primary="
-                f"{primary}, which is {'lower' if wanted == 'minimize' else 'higher'} is better: "
-                f"set hydra.sweeper.direction={wanted} (or pick another evaluation.primary)")
+                f"hydra.sweeper.direction={given} has {len(self.directions)} direction(s) but "
+                f"{what} is {len(names)} objective(s): give one direction per objective, in "
+                "the same order")
+        wanted = ["minimize" if runner_sweep.lower_is_better(n) else "maximize" for n in names]
+        for name, have, want in zip(names, self.directions, wanted, strict=True):
+            if have == want:
+                continue
+            better = "lower" if want == "minimize" else "higher"
+            if names == [primary] and not evaluation.get("objectives"):
+                raise RunnerError(
+                    f"hydra.sweeper.direction={have} disagrees with evaluation.primary={primary}, "
+                    f"which is {better} is better: set hydra.sweeper.direction={want} (or pick "
+                    "another evaluation.primary)")
+            raise RunnerError(
+                f"hydra.sweeper.direction={given} disagrees with {what}: {name} is {better} is "
+                f"better, so {want} it: set hydra.sweeper.direction={show_directions(wanted)}")
 
     def _run_study(self, space: space_mod.SearchSpace, storage: str, name: str,
                    sweep_lock: lock.SweepLock) -> Any:
@@ -116,7 +156,7 @@ class OptunaSweeper(Sweeper):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         n_trials = self._n_trials(space)
-        wanted = study_mod.fingerprint(space, self.config, self.direction)
+        wanted = study_mod.fingerprint(space, self.config, self.directions)
         runner_sweep.kill_point("storage")
         study = study_mod.open_study(study_mod.open_storage(storage), name, self.new_study,
                                      wanted)
@@ -147,7 +187,7 @@ class OptunaSweeper(Sweeper):
 
     def _sampler(self, space: space_mod.SearchSpace, existing: int) -> Any:
         group = self.config.hydra.runtime.choices.get("hydra/sweeper/sampler")
-        return samplers.build(self.sampler_cfg, space, existing, group)
+        return samplers.build(self.sampler_cfg, space, existing, group, len(self.directions))
 
     def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
                 storage: str) -> runner_sweep.Sweep | None:
@@ -158,6 +198,8 @@ class OptunaSweeper(Sweeper):
         run.swept, run.total, run.study = list(space.distributions), n_trials, study
         run.outcomes = lambda: study_mod.mlflow_statuses(study)
         run.best_trial = lambda: study_mod.best_number(study)
+        if study_mod.is_multi_objective(study):
+            run.front = lambda: study_mod.front_numbers(study)
         # the parent is tagged with the study's uid before its id is stored in the study: a
         # kill in between leaves a parent the next run finds by the tag and adopts
         key = runner_sweep.StudyKey(f"{study_mod.shown_url(storage)}#{study.study_name}",
@@ -236,16 +278,15 @@ class OptunaSweeper(Sweeper):
         run_id = run.run_ids.get(trial.number) if run else None
         if run_id:
             trial.set_user_attr("mlflow_run_id", run_id)
-        value = float(ret.return_value) if ret.status == JobStatus.COMPLETED else math.nan
-        if math.isnan(value):
-            error = ret._return_value if ret.status != JobStatus.COMPLETED else "value is NaN"
+        values, error = _values(ret, len(study.directions))
+        if error is not None:
             trial.set_user_attr("error", first_line(error) if isinstance(error, BaseException)
                                 else str(error))
             from optuna.trial import TrialState
 
             study_mod.tell(study, trial, state=TrialState.FAIL)
         else:
-            study_mod.tell(study, trial, value)
+            study_mod.tell(study, trial, values[0] if len(values) == 1 else values)
 
     def _check_failures(self, study: optuna.Study, n_trials: int) -> None:
         failures = study_mod.failed(study)
@@ -262,10 +303,30 @@ class OptunaSweeper(Sweeper):
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             return None
-        results = {"name": "optuna", "study_name": study.study_name,
-                   "best_params": study.best_params, "best_value": study.best_value}
+        results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name}
+        if study_mod.is_multi_objective(study):  # the official plugin's "solutions"
+            results["solutions"] = [{"number": t.number, "params": t.params, "values": t.values}
+                                    for t in study.best_trials]
+        else:
+            results.update(best_params=study.best_params, best_value=study.best_value)
         os.makedirs(self.config.hydra.sweep.dir, exist_ok=True)  # no job ran: a finished study
         OmegaConf.save(OmegaConf.create(results),
                        f"{self.config.hydra.sweep.dir}/optimization_results.yaml")
         return results
 
+
+
+def _values(ret: JobReturn, expected: int) -> tuple[list[float], Any]:
+    """The job's value(s) for Optuna, or why the trial failed: its error, a NaN, or another
+    count of values than the study's directions."""
+    if ret.status != JobStatus.COMPLETED:
+        return [], ret._return_value
+    raw = ret.return_value
+    values = ([float(v) for v in raw] if isinstance(raw, (list, tuple, ListConfig))
+              else [float(raw)])
+    if len(values) != expected:
+        return values, (f"the task returned {len(values)} value(s) for {expected} "
+                        "hydra.sweeper.direction(s)")
+    if any(math.isnan(v) for v in values):
+        return values, "value is NaN"
+    return values, None

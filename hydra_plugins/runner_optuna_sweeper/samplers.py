@@ -23,20 +23,26 @@ KEY = "hydra.sweeper.sampler"
 # Packages a sampler imports only when it first samples (optuna's docs say which): without them
 # the first trial would fail after the JVM started.
 NEEDS = {"CmaEsSampler": ("cmaes",), "QMCSampler": ("scipy",), "GPSampler": ("torch", "scipy")}
+# Samplers that raise on a multi-objective study, and only once past their startup trials
+# (optuna 5: CmaEsSampler calls _raise_error_if_multi_objective; every other built-in one,
+# GPSampler included, optimizes several objectives)
+SINGLE_OBJECTIVE = ("CmaEsSampler",)
+MULTI_OBJECTIVE_CHOICES = "tpe|nsgaii|random|qmc|grid|gp"
 
 
 def build(sampler_cfg: DictConfig, space: space_mod.SearchSpace, existing: int = 0,
-          group: str | None = None) -> BaseSampler:
+          group: str | None = None, objectives: int = 1) -> BaseSampler:
     """The sampler, seeded past ``existing`` trials (a resumed seeded sampler must not replay
     the first ones); the grid sampler gets the grid of ``space``. ``group`` is the
     ``hydra/sweeper/sampler`` option chosen: keys of its defaults that an overridden
-    ``_target_`` does not take are left out (they were not the user's)."""
+    ``_target_`` does not take are left out (they were not the user's). ``objectives``: how
+    many the study has (a sampler that optimizes one only is refused for more)."""
     from hydra.utils import instantiate
     from optuna.samplers import GridSampler
 
     cfg = OmegaConf.to_container(sampler_cfg, resolve=True)
     assert isinstance(cfg, dict)
-    cls = sampler_class(str(cfg.get("_target_", "")))
+    cls = sampler_class(str(cfg.get("_target_", "")), objectives)
     cfg = _accepted(cls, {str(k): v for k, v in cfg.items()}, group)
     if cfg.get("seed") is not None and existing:
         cfg["seed"] += existing
@@ -53,8 +59,9 @@ def build(sampler_cfg: DictConfig, space: space_mod.SearchSpace, existing: int =
         raise RunnerError(f"{KEY}: {cls.__name__}: {first_line(cause)}") from None
 
 
-def sampler_class(target: str) -> type[BaseSampler]:
-    """The class ``_target_`` names, if it is an Optuna sampler whose packages are installed."""
+def sampler_class(target: str, objectives: int = 1) -> type[BaseSampler]:
+    """The class ``_target_`` names, if it is an Optuna sampler for this many objectives whose
+    packages are installed."""
     from hydra._internal.utils import _locate  # hydra.utils.get_class logs pages on failure
     from optuna.samplers import BaseSampler
 
@@ -66,12 +73,24 @@ def sampler_class(target: str) -> type[BaseSampler]:
     if not (isinstance(cls, type) and issubclass(cls, BaseSampler)):
         raise RunnerError(f"{KEY}._target_={target}: not an Optuna sampler (a subclass of "
                           "optuna.samplers.BaseSampler)")
+    if objectives > 1:  # before its packages: installing them would not help
+        check_multi_objective(cls, objectives)
     for base in cls.__mro__:
         missing = [p for p in NEEDS.get(base.__name__, ()) if importlib.util.find_spec(p) is None]
         if missing:
             raise RunnerError(f"{KEY}: {cls.__name__} needs the package(s) "
                               f"{', '.join(missing)}: pip install {' '.join(missing)}")
     return cls
+
+
+def check_multi_objective(cls: type, objectives: int) -> None:
+    """Refuse a sampler that cannot optimize ``objectives`` objectives at once."""
+    single = next((b.__name__ for b in cls.__mro__ if b.__name__ in SINGLE_OBJECTIVE), None)
+    if single is not None:
+        raise RunnerError(
+            f"{KEY}: {cls.__name__} optimizes one objective, and hydra.sweeper.direction gives "
+            f"{objectives}: choose hydra/sweeper/sampler=<{MULTI_OBJECTIVE_CHOICES}> (nsgaii "
+            "and tpe are made for several objectives)")
 
 
 def _accepted(cls: type, cfg: dict[str, Any], group: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,18 +36,27 @@ _NOT_COMPARED = ("hydra", "spark", "serving", "predict")
 class Fingerprint:
     """What must match for a study to be resumed: direction, search space, base config."""
 
-    direction: str
+    direction: str  # "maximize", or "[maximize, minimize]" for a multi-objective study
     space: dict[str, str]  # key -> distribution JSON
     space_text: dict[str, str]  # key -> as written, for messages
     base: dict[str, str]  # dotted key -> JSON value, the swept keys left out
+
+    @property
+    def directions(self) -> list[str]:
+        return [d.strip() for d in self.direction.strip("[]").split(",")]
 
     def attrs(self) -> dict[str, Any]:
         return {ATTR + "direction": self.direction, ATTR + "space": self.space,
                 ATTR + "space_text": self.space_text, ATTR + "base_config": self.base}
 
 
-def fingerprint(space: SearchSpace, config: DictConfig, direction: str) -> Fingerprint:
+def fingerprint(space: SearchSpace, config: DictConfig, direction: str | Sequence[str]
+                ) -> Fingerprint:
+    """``direction``: one, or a list (one per objective) for a multi-objective study."""
     from optuna.distributions import distribution_to_json
+
+    if not isinstance(direction, str):  # one direction is stored as studies before lists were
+        direction = direction[0] if len(direction) == 1 else f"[{', '.join(direction)}]"
 
     dists = {k: distribution_to_json(d) for k, d in space.distributions.items()}
     text = {k: space.text[k] for k in space.distributions}
@@ -189,7 +199,7 @@ def _create(storage: str | optuna.storages.BaseStorage, name: str, wanted: Finge
             ) -> optuna.Study:
     import optuna
 
-    study = optuna.create_study(study_name=name, storage=storage, direction=wanted.direction)
+    study = optuna.create_study(study_name=name, storage=storage, directions=wanted.directions)
     _complete_setup(study, wanted)
     return study
 
@@ -214,21 +224,26 @@ def _complete_setup(study: optuna.Study, wanted: Fingerprint) -> None:
         study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
 
 
-def tell_finished(study: optuna.Study, finished: dict[int, tuple[str, float]]) -> int:
+def tell_finished(study: optuna.Study,
+                  finished: dict[int, tuple[str, float | Sequence[float]]]) -> int:
     """Trials left RUNNING whose MLflow run had FINISHED (``finished``: trial number -> run id,
-    value) are told their value: an interruption came between the run's end and the tell, which
-    waits for the trials asked before it. Returns how many."""
+    value or one value per objective) are told their values: an interruption came between the
+    run's end and the tell, which waits for the trials asked before it. Returns how many."""
     import math
 
     from optuna.trial import Trial, TrialState
 
     told = 0
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if frozen.number in finished and not math.isnan(finished[frozen.number][1]):
-            run_id, value = finished[frozen.number]
-            Trial(study, frozen._trial_id).set_user_attr("mlflow_run_id", run_id)
-            tell(study, frozen.number, value)
-            told += 1
+        if frozen.number not in finished:
+            continue
+        run_id, value = finished[frozen.number]
+        values = [float(value)] if isinstance(value, (int, float)) else list(value)
+        if len(values) != len(study.directions) or any(math.isnan(v) for v in values):
+            continue  # not this study's objectives: the trial is marked interrupted
+        Trial(study, frozen._trial_id).set_user_attr("mlflow_run_id", run_id)
+        tell(study, frozen.number, values[0] if len(values) == 1 else values)
+        told += 1
     return told
 
 
@@ -273,7 +288,8 @@ def failed(study: optuna.Study) -> int:
                if t.number not in skip)
 
 
-def tell(study: optuna.Study, trial: optuna.Trial | int, value: float | None = None,
+def tell(study: optuna.Study, trial: optuna.Trial | int,
+         value: float | Sequence[float] | None = None,
          state: optuna.trial.TrialState | None = None) -> None:
     """``study.tell``; the grid sampler's ``study.stop()`` once the grid is used up is not an
     error here (the trial's state is stored before it raises)."""
@@ -302,8 +318,23 @@ def mlflow_statuses(study: optuna.Study) -> dict[int, str]:
 
 
 def best_number(study: optuna.Study) -> int | None:
-    """Optuna's best trial (ties broken by Optuna), the one runner reports and registers."""
+    """Optuna's best trial (ties broken by Optuna), the one runner reports and registers; None
+    for a multi-objective study (it has a front, see ``front_numbers``)."""
+    if is_multi_objective(study):
+        return None
     try:
         return int(study.best_trial.number)
     except ValueError:  # no COMPLETE trial
         return None
+
+
+def is_multi_objective(study: optuna.Study) -> bool:
+    return len(study.directions) > 1
+
+
+def front_numbers(study: optuna.Study) -> set[int]:
+    """Numbers of the trials on the Pareto front (``study.best_trials``); empty for a
+    single-objective study, whose best trial is ``best_number``."""
+    if not is_multi_objective(study):
+        return set()
+    return {t.number for t in study.best_trials}
