@@ -82,14 +82,15 @@ def label_indexer(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
 
     Built from the whole data set's classes (as ``StringIndexer(stringOrderType=...)`` fitted
     on all rows would be), so a class missing from the training split keeps its index. At
-    transform Spark skips it when the label column is absent (serving, predict); ``keep`` maps
-    a label value never seen in training to index k instead of failing a batch prediction.
+    transform Spark skips it when the label column is absent (serving, predict). handleInvalid
+    stays ``error``: under ``keep`` the index column's metadata would list k + 1 values and
+    every classifier would fit k + 1 classes.
     """
     from pyspark.ml.feature import StringIndexerModel
 
     return StringIndexerModel.from_labels(
         dataset.class_names, inputCol=str(cfg.data.label),
-        outputCol=data_mod.label_index_column(cfg.data), handleInvalid="keep")
+        outputCol=data_mod.label_index_column(cfg.data))
 
 
 def _params(stage: Any) -> dict[str, Any]:
