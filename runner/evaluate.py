@@ -75,8 +75,9 @@ def curve_areas(scores: np.ndarray, positives: np.ndarray, weights: np.ndarray
     """areaUnderROC and areaUnderPR as BinaryClassificationMetrics computes them (numBins=0).
 
     One curve point per distinct score, scores descending, each point counting every row
-    scored at least that high; ROC gets (0, 0) and (1, 1) added, PR gets (0, 1) first; areas
-    by the trapezoid rule. Rows with the same score share one point, as in Spark.
+    scored at least that high; ROC gets (0, 0) and (1, 1) added, PR gets (0, precision of its
+    first point) first (not (0, 1): with tied top scores that precision is below 1); areas by the
+    trapezoid rule. Rows with the same score share one point, as in Spark.
     """
     order = np.argsort(-scores, kind="stable")
     s, pos, w = scores[order], positives[order].astype(bool), weights[order].astype(np.float64)
@@ -88,7 +89,7 @@ def curve_areas(scores: np.ndarray, positives: np.ndarray, weights: np.ndarray
     fpr = fp / n_neg if n_neg else np.zeros_like(fp)
     precision = tp / (tp + fp)  # every point counts at least one row
     return {"areaUnderROC": _trapezoids(np.r_[0.0, fpr, 1.0], np.r_[0.0, tpr, 1.0]),
-            "areaUnderPR": _trapezoids(np.r_[0.0, tpr], np.r_[1.0, precision])}
+            "areaUnderPR": _trapezoids(np.r_[0.0, tpr], np.r_[precision[0], precision])}
 
 
 def _trapezoids(x: np.ndarray, y: np.ndarray) -> float:

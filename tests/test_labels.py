@@ -104,12 +104,14 @@ def test_metrics_equal_spark_evaluators(spark, cfg_factory, tmp_path: Path, name
                                         names: list[str]) -> None:
     """areaUnderROC/PR, logLoss and the positive class's precision/recall/F1 from a Spark job
     and from the compiled scorer on the driver equal Spark's evaluators on the same model
-    (random forest: many tied scores; iris: multiclass logLoss)."""
+    (random forest: many tied scores and positive class index 0; iris: multiclass logLoss)."""
     from pyspark.ml import PipelineModel
     from pyspark.ml.evaluation import (
         BinaryClassificationEvaluator,
         MulticlassClassificationEvaluator,
     )
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
 
     from runner.compiled import compile_pipeline
 
@@ -120,14 +122,21 @@ def test_metrics_equal_spark_evaluators(spark, cfg_factory, tmp_path: Path, name
     index_col = train.label_column(cfg, dataset)
     positive = train.positive_index(cfg, dataset)
     predictions = model.transform(dataset.test)
+    # BinaryClassificationEvaluator's positive class is label 1 scored by rawPrediction[1]:
+    # for another positive class it gets that class as 1 and its score in place 1
+    raw = vector_to_array(F.col("rawPrediction"))
+    as_binary = predictions.select(
+        (F.col(index_col) == positive).cast("double").alias("positive"),
+        array_to_vector(F.array(raw[1 - positive], raw[positive])).alias("rawPrediction"))
     spark_values = {}
     for metric in names:
         if metric in evaluate.CURVE_METRICS:
-            evaluator = BinaryClassificationEvaluator(labelCol=index_col, metricName=metric)
+            evaluator = BinaryClassificationEvaluator(labelCol="positive", metricName=metric)
+            spark_values[metric] = evaluator.evaluate(as_binary)
         else:
-            evaluator = MulticlassClassificationEvaluator(
-                labelCol=index_col, metricName=metric, metricLabel=float(positive))
-        spark_values[metric] = evaluator.evaluate(predictions)
+            spark_values[metric] = MulticlassClassificationEvaluator(
+                labelCol=index_col, metricName=metric, metricLabel=float(positive)
+            ).evaluate(predictions)
 
     featurized = PipelineModel(stages=model.stages[:-1]).transform(dataset.test)
     on_spark, _ = evaluate.evaluate_splits(model.stages[-1], {"test": featurized}, index_col,
