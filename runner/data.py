@@ -11,7 +11,8 @@ import difflib
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -61,7 +62,17 @@ class Dataset:
     test_rows: int
     features: list[str]
     label: str
-    classes: list[int]
+    classes: list[int]  # Spark's class indices 0..k-1
+    # the name of each class index: data.class_names, or the label values when runner indexes them
+    class_names: list[str] = field(default_factory=list)
+    # the label's values in class-index order when a StringIndexer maps them to indices; empty
+    # when the label already holds the indices
+    label_values: list[Any] = field(default_factory=list)
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the pipeline indexes the label (its values are not the class indices)."""
+        return bool(self.label_values)
 
 
 def resolve_path(path: str) -> str:
@@ -101,11 +112,6 @@ def check_config(cfg: Any) -> None:
         )
     for column in schema:
         _check_name(column)
-    if schema[cfg.label].strip().lower() not in NUMERIC_TYPES:
-        raise RunnerError(
-            f"data.schema: label {cfg.label!r} must be numeric (class indices 0..k-1), "
-            f"not {schema[cfg.label]}"
-        )
     if not feature_columns(cfg):
         raise RunnerError(f"data: {cfg.path} has no feature columns besides the label")
 
@@ -440,8 +446,9 @@ def _casts(raw: DataFrame, cfg: Any) -> dict[str, Column]:
 
 
 def _problems(raw: DataFrame, casts: dict[str, Column], cfg: Any) -> dict[str, Column]:
-    """Per check and column, a condition a value must not meet: failed cast, NaN, infinity, and
-    a fractional label. The profile counts each and keeps an example of the raw text."""
+    """Per check and column, a condition a value must not meet: failed cast, NaN, infinity. The
+    profile counts each and keeps an example of the raw text. Any other label value is a class
+    (``_label_classes``)."""
     from pyspark.sql import functions as F
 
     found: dict[str, Column] = {}
@@ -453,8 +460,6 @@ def _problems(raw: DataFrame, casts: dict[str, Column], cfg: Any) -> dict[str, C
         if schema_of(cfg)[c].strip().lower() in FLOATING_TYPES:
             found[f"nan:{c}"] = F.isnan(cast)
             found[f"inf:{c}"] = cast.isin(float("inf"), float("-inf"))
-            if c == cfg.label:
-                found[f"fraction:{c}"] = ~F.isnan(cast) & (cast != F.floor(cast))
     return found
 
 
@@ -493,7 +498,7 @@ def _check_values(profile: Row, cfg: Any) -> None:
     impute = str(getattr(cfg.missing, "value", cfg.missing)) == "impute"
     for key, count in profile.asDict().items():
         kind, _, column = key.partition(":")
-        if not count or kind not in ("cast", "nan", "inf", "fraction"):
+        if not count or kind not in ("cast", "nan", "inf"):
             continue
         if kind == "nan" and impute and column != cfg.label:
             continue  # the Imputer fills NaN as it fills nulls
@@ -502,33 +507,95 @@ def _check_values(profile: Row, cfg: Any) -> None:
             "cast": f"do not cast to {schema_of(cfg)[column]}",
             "nan": "are NaN (set data.missing=impute to fill them in features)",
             "inf": "are infinite",
-            "fraction": "are not whole class indices",
         }[kind]
         name = f"label {column!r}" if column == cfg.label else f"column {column!r}"
         raise RunnerError(f"data: {name}: {count} value(s) {what}, e.g. {example!r}")
 
 
-def _check_classes(classes: list[int], cfg: Any) -> None:
-    """Labels are Spark class indices: k classes are exactly 0..k-1, k = len(data.class_names)
-    when names are given. Spark would otherwise make a class per index up to the largest label
-    (label 7: an 8-class model), and names would be paired with the wrong classes."""
-    label, names = cfg.label, class_names_of(cfg)
-    if len(classes) < 2:
-        raise RunnerError(f"data: label {label!r} has a single class {classes}; need >= 2")
-    k = len(names) or len(classes)
-    outside = [c for c in classes if not 0 <= c < k]
-    shown = classes if len(classes) <= 10 else [*classes[:10], "..."]
-    where = f"data.class_names has {k} names" if names else f"{k} classes were found"
-    if outside:
-        raise RunnerError(
-            f"data: label {label!r} has value(s) {outside[:_SHOWN]} outside 0..{k - 1} ({where}); "
-            f"labels must be class indices 0..k-1, found {shown}"
-        )
-    if names and len(classes) != k:
-        raise RunnerError(
-            f"data.class_names has {k} names {names} but label {label!r} has {len(classes)} "
-            f"classes {shown}"
-        )
+def _is_index(value: Any, k: int) -> bool:
+    """A number that is a whole class index in 0..k-1 (a boolean is a value, not an index)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return float(value).is_integer() and 0 <= value < k
+
+
+def _label_classes(clean: DataFrame, values: list[Any], cfg: Any
+                   ) -> tuple[list[int], list[str], list[Any]]:
+    """Class indices, class names and (when indexed) the label values in class-index order.
+
+    The rule: numeric labels that are all whole numbers in 0..k-1 (k = len(data.class_names), or
+    the number of distinct labels without names) are Spark's class indices, as the lab's Species
+    0/1/2, and data.class_names name those indices. Any other label (strings, 1..3, -1/1) is
+    indexed by a StringIndexer in the pipeline: data.class_names, when given, must then be the
+    label values (as Spark prints them) in class order; else data.label_order orders them.
+    Labels 1..3 with three names that are not those values stay refused: which is meant is
+    ambiguous.
+    """
+    label, names = cfg.label, [str(n) for n in class_names_of(cfg)]
+    shown = values if len(values) <= 10 else [*values[:10], "..."]
+    if len(values) < 2:
+        raise RunnerError(f"data: label {label!r} has a single class {values}; need >= 2")
+    k = len(names) or len(values)
+    if all(_is_index(v, k) for v in values):
+        if names and len(values) != k:
+            raise RunnerError(
+                f"data.class_names has {k} names {names} but label {label!r} has {len(values)} "
+                f"classes {shown}"
+            )
+        return [int(v) for v in values], names, []
+    counts = _label_counts(clean, label)
+    if names and sorted(names) != sorted(counts):
+        raise RunnerError(_names_mismatch(label, values, names, list(counts)))
+    order = names or _ordered(counts, _enum_value(cfg.get("label_order", "frequencyDesc")))
+    typed = {text: value for text, (value, _) in counts.items()}
+    return list(range(len(order))), order, [typed[n] for n in order]
+
+
+def _label_counts(clean: DataFrame, label: str) -> dict[str, tuple[Any, int]]:
+    """Per label value as a string (what StringIndexer indexes): a typed value and its rows."""
+    from pyspark.sql import functions as F
+
+    rows = (clean.groupBy(F.col(quoted(label)).cast("string").alias("s"))
+            .agg(F.first(quoted(label)).alias("v"), F.count(F.lit(1)).alias("n")).collect())
+    return {r["s"]: (r["v"], int(r["n"])) for r in rows}
+
+
+def _ordered(counts: dict[str, tuple[Any, int]], order: str) -> list[str]:
+    """The label strings in Spark StringIndexer's ``stringOrderType`` order (frequency ties are
+    broken alphabetically, as Spark does)."""
+    if order == "frequencyDesc":
+        return sorted(counts, key=lambda s: (-counts[s][1], s))
+    if order == "frequencyAsc":
+        return sorted(counts, key=lambda s: (counts[s][1], s))
+    return sorted(counts, reverse=order == "alphabetDesc")
+
+
+def _names_mismatch(label: str, values: list[Any], names: list[str], texts: list[str]) -> str:
+    """One line for data.class_names that neither name indices 0..k-1 nor list the values."""
+    k = len(names)
+    shown = values if len(values) <= 10 else [*values[:10], "..."]
+    outside = [v for v in values if not _is_index(v, k)]
+    hint = ("name the class indices 0..k-1, list the label values in class order, or set "
+            "data.class_names=[] to take them from the data")
+    if all(isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in values):
+        return (f"data: label {label!r} has value(s) {outside[:_SHOWN]} outside 0..{k - 1} "
+                f"(data.class_names has {k} names) and data.class_names {names} are not its "
+                f"values either; labels found {shown}: {hint}")
+    missing = sorted(set(texts) - set(names))[:_SHOWN]
+    return (f"data: label {label!r} has values {shown} but data.class_names is {names} "
+            f"(not naming {missing}): {hint}")
+
+
+def _enum_value(value: Any) -> str:
+    return str(value.value) if hasattr(value, "value") else str(value)
+
+
+def label_index_column(cfg: Any) -> str:
+    """The column the label's StringIndexer writes: ``<label>_index``, made unique."""
+    name = f"{cfg.label}_index"
+    while name in schema_of(cfg):
+        name = "_" + name
+    return name
 
 
 def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
@@ -540,16 +607,16 @@ def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
     needed = [*features, cfg.label] if cfg.missing == "drop" else [cfg.label]
     profile = _profile(raw, casts, needed, cfg)
     _check_values(profile, cfg)
-    rows, classes = int(profile["kept"] or 0), [int(c) for c in profile["classes"]]
+    rows = int(profile["kept"] or 0)
     if rows == 0:
         raise RunnerError(f"data: no rows left after dropping rows with missing {needed}")
-    _check_classes(classes, cfg)
     # not dropna: it parses column names, so a dotted one failed. NaN needs no test here: in a
     # needed column it was refused above.
     kept = F.lit(True)
     for column in needed:
         kept = kept & F.col(quoted(column)).isNotNull()
     clean = raw.select(*casts.values()).where(kept)
+    classes, class_names, label_values = _label_classes(clean, list(profile["classes"]), cfg)
     train, test = clean.randomSplit([cfg.split.train, cfg.split.test], seed=int(cfg.split.seed))
     # randomSplit sorts every partition each time a split is computed (to split the same way
     # twice); caching the splits, not their source, sorts once: fit and evaluate were ~1.7x
@@ -573,4 +640,6 @@ def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
         features=features,
         label=cfg.label,
         classes=classes,
+        class_names=class_names,
+        label_values=label_values,
     )

@@ -37,7 +37,8 @@ def check(cfg: Any) -> None:
 
 
 def class_count(classes: list[int]) -> int:
-    """Spark's number of classes: labels are class indices, so the largest one plus one."""
+    """Spark's number of classes: the classifier reads class indices (the label itself, or its
+    StringIndexer's output: ``data.Dataset.classes``), so the largest one plus one."""
     return max(classes) + 1
 
 
@@ -58,7 +59,7 @@ def build(cfg: Any, features_col: str, label_col: str, n_classes: int = 2,
     Args:
         cfg: the ``model`` config.
         features_col: the assembled feature vector column.
-        label_col: the label column (class indices 0..n_classes-1).
+        label_col: the column of class indices 0..n_classes-1 (the label or its index column).
         n_classes: Spark's number of classes, i.e. the largest class index plus one.
         feature_size: computes the feature vector's length; called only when a model needs it
             (MLP layers), since it costs a pass over the training data.

@@ -32,7 +32,9 @@ class MissingPolicy(str, Enum):
 
 
 class Metric(str, Enum):
-    """Metrics from the confusion matrix, named as Spark's MulticlassClassificationEvaluator."""
+    """Metrics named as Spark's evaluators: MulticlassClassificationEvaluator's (from the
+    confusion matrix; the ``ByLabel`` ones for data.positive_class, and logLoss from the class
+    probabilities) and BinaryClassificationEvaluator's areas (two-class data only)."""
 
     accuracy = "accuracy"
     f1 = "f1"
@@ -42,6 +44,27 @@ class Metric(str, Enum):
     weightedFalsePositiveRate = "weightedFalsePositiveRate"  # noqa: N815
     weightedFMeasure = "weightedFMeasure"  # noqa: N815
     hammingLoss = "hammingLoss"  # noqa: N815
+    logLoss = "logLoss"  # noqa: N815
+    precisionByLabel = "precisionByLabel"  # noqa: N815
+    recallByLabel = "recallByLabel"  # noqa: N815
+    fMeasureByLabel = "fMeasureByLabel"  # noqa: N815
+    areaUnderROC = "areaUnderROC"  # noqa: N815
+    areaUnderPR = "areaUnderPR"  # noqa: N815
+
+
+# logged on two-class data by default (evaluation.binary_metrics); logLoss only for models with
+# class probabilities
+BINARY_METRICS = ("areaUnderROC", "areaUnderPR", "logLoss", "precisionByLabel", "recallByLabel",
+                  "fMeasureByLabel")
+
+
+class LabelOrder(str, Enum):
+    """How a label that is not class indices is indexed: Spark StringIndexer's stringOrderType."""
+
+    frequencyDesc = "frequencyDesc"  # noqa: N815 - Spark's names
+    frequencyAsc = "frequencyAsc"  # noqa: N815
+    alphabetDesc = "alphabetDesc"  # noqa: N815
+    alphabetAsc = "alphabetAsc"  # noqa: N815
 
 
 class LogModels(str, Enum):
@@ -69,10 +92,17 @@ class DataConfig:
     # column -> Spark SQL type, overriding the type inferred from the source (runner.data.schema_of)
     schema: dict[str, str] = field(default_factory=dict)
     label: str = "Species"
+    # Numeric labels 0..k-1 are class indices and these name them. Any other label (strings,
+    # 1..3) is indexed in the pipeline; these are then its values in class order, and when empty
+    # they come from the data in label_order (and are logged with the run's config).
     class_names: list[str] = field(default_factory=list)
     # the data.path that schema and class_names were written for; null: any. Pointing data.path
     # elsewhere drops class_names and the schema entries naming columns the new file lacks
     written_for: Optional[str] = None
+    label_order: LabelOrder = LabelOrder.frequencyDesc
+    # the class whose precision/recall/F1 and ROC/PR areas are reported (a class name, or the
+    # index for unnamed 0..k-1 labels); null: the second class (index 1)
+    positive_class: Optional[str] = None
     missing: MissingPolicy = MissingPolicy.drop
     impute_strategy: str = "mean"
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -229,6 +259,9 @@ class EvaluationConfig:
     # `metrics`, train_<metric>, or train_seconds (the fit's time). null: just `primary`.
     objectives: Optional[list[str]] = None
     train_metrics: bool = True
+    # two-class data also logs BINARY_METRICS (areaUnderROC, areaUnderPR, logLoss, the positive
+    # class's precision/recall/F1), any of which may be primary without being listed
+    binary_metrics: bool = True
     confusion_matrix: bool = True
     # splits of up to this many rows in all are scored on the driver by the model's compiled
     # numpy scorer (the one served, tested identical to Spark's transform) instead of a Spark
@@ -485,7 +518,7 @@ def _check_evaluation(evaluation: DictConfig) -> None:
     if not metrics:
         raise RunnerError("evaluation.metrics=[] is empty: list at least evaluation.primary")
     primary = _value(evaluation.primary)
-    if primary not in metrics:
+    if primary not in metrics and not (evaluation.binary_metrics and primary in BINARY_METRICS):
         raise RunnerError(f"evaluation.primary={primary} is not in evaluation.metrics={metrics}: "
                           f"add it (sweeps optimize it and every run logs it)")
 

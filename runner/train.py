@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import data as data_mod
 from runner import evaluate, features, fitting, models, spark, tracking
+from runner.errors import RunnerError
 from runner.progress import Progress
 
 if TYPE_CHECKING:
@@ -64,10 +65,34 @@ def build_pipeline(cfg: DictConfig, dataset: data_mod.Dataset | None = None
     out = cfg.features.output_col
     size = (lambda: features.vector_size(named, dataset.train, out)) if dataset else None
     n_classes = models.class_count(dataset.classes) if dataset else 2
-    classifier = models.build(cfg.model, out, cfg.data.label, n_classes, size)
+    classifier = models.build(cfg.model, out, label_column(cfg, dataset), n_classes, size)
     params = {f"features.{name}.{k}": v for name, stage in named for k, v in _params(stage).items()}
     params.update({f"model.{k}": v for k, v in _params(models.unwrap(classifier)).items()})
-    return Pipeline(stages=[stage for _, stage in named] + [classifier]), params
+    labels = [label_indexer(cfg, dataset)] if dataset and dataset.indexed else []
+    return Pipeline(stages=[*labels, *(stage for _, stage in named), classifier]), params
+
+
+def label_column(cfg: DictConfig, dataset: data_mod.Dataset | None) -> str:
+    """The column holding class indices: the label itself, or its indexer's output."""
+    if dataset is not None and dataset.indexed:
+        return data_mod.label_index_column(cfg.data)
+    return str(cfg.data.label)
+
+
+def label_indexer(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
+    """The label's StringIndexerModel, its labels the class names in class-index order.
+
+    Built from the whole data set's classes (as ``StringIndexer(stringOrderType=...)`` fitted
+    on all rows would be), so a class missing from the training split keeps its index. At
+    transform Spark skips it when the label column is absent (serving, predict). handleInvalid
+    stays ``error``: under ``keep`` the index column's metadata would list k + 1 values and
+    every classifier would fit k + 1 classes.
+    """
+    from pyspark.ml.feature import StringIndexerModel
+
+    return StringIndexerModel.from_labels(
+        dataset.class_names, inputCol=str(cfg.data.label),
+        outputCol=data_mod.label_index_column(cfg.data))
 
 
 def _params(stage: Any) -> dict[str, Any]:
@@ -90,7 +115,12 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     session, dataset = loading.result()
     progress.step(f"Spark session, MLflow store and data ready: {dataset.train_rows} train, "
                   f"{dataset.test_rows} test rows")
+    cfg = with_class_names(cfg, dataset)
     pipeline, params = build_pipeline(cfg, dataset)
+    # a metric the data or the model cannot give, or a positive class the label lacks: now,
+    # not after the fit
+    metric_names(cfg, dataset, pipeline.getStages()[-1])
+    positive_index(cfg, dataset)
     tags = {**tracking.standard_tags(spark.master_of(session)),
             **models.tags(cfg.model, models.class_count(dataset.classes)),
             **dict(cfg.tracking.tags), **(extra_tags or {})}
@@ -115,6 +145,57 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
                     metrics[enum_value(cfg.evaluation.primary)])
     return TrainResult(run_id, metrics, enum_value(cfg.evaluation.primary), uri, logged,
                        train_metrics, fitted, fit_seconds)
+
+
+def with_class_names(cfg: DictConfig, dataset: data_mod.Dataset) -> DictConfig:
+    """``cfg`` with data.class_names taken from the data when it names none and the label is
+    indexed: logged with the run's config, they are what serve's ``label``, predict's
+    ``predicted_label`` and the confusion matrix show, and a rerun keeps the class order."""
+    if data_mod.class_names_of(cfg.data) or not dataset.indexed:
+        return cfg
+    named = data_mod.settled(cfg)  # the schema read is written out: it stays with the names
+    named.data.class_names = list(dataset.class_names)
+    named.data.written_for = None
+    return named
+
+
+def metric_names(cfg: DictConfig, dataset: data_mod.Dataset, classifier: Any) -> list[str]:
+    """The metrics a run logs: evaluation.metrics, the primary, and on two-class data
+    BINARY_METRICS (evaluation.binary_metrics; logLoss only for a model with probabilities).
+    Raises RunnerError for an asked metric the data or the model cannot give."""
+    from runner.schemas import BINARY_METRICS
+
+    n_classes = models.class_count(dataset.classes)
+    has_probability = classifier.hasParam("probabilityCol")
+    asked = [enum_value(m) for m in cfg.evaluation.metrics]
+    asked += [m for m in [enum_value(cfg.evaluation.primary)] if m not in asked]
+    for name in asked:
+        if name in evaluate.CURVE_METRICS and n_classes != 2:
+            raise RunnerError(f"evaluation: {name} is a two-class metric but label "
+                              f"{cfg.data.label!r} has {n_classes} classes; pick another metric")
+        if name in evaluate.PROBABILITY_METRICS and not has_probability:
+            raise RunnerError(f"evaluation: {name} needs class probabilities, which "
+                              f"{type(classifier).__name__} does not give; pick another metric")
+    if n_classes == 2 and cfg.evaluation.get("binary_metrics", True):
+        asked += [m for m in BINARY_METRICS if m not in asked
+                  and (has_probability or m not in evaluate.PROBABILITY_METRICS)]
+    return asked
+
+
+def positive_index(cfg: DictConfig, dataset: data_mod.Dataset) -> int:
+    """The class index of data.positive_class (a class name, or the index of unnamed 0..k-1
+    labels); the second class when null, as Spark's evaluators default to label 1."""
+    positive = cfg.data.get("positive_class")
+    if positive is None:
+        return 1
+    names = data_mod.class_names_of(cfg.data)
+    if str(positive) in names:
+        return names.index(str(positive))
+    if not names and str(positive) in {str(c) for c in dataset.classes}:
+        return int(positive)
+    choices = names or [str(c) for c in dataset.classes]
+    raise RunnerError(f"data.positive_class={positive!r} is not a class of label "
+                      f"{cfg.data.label!r}: one of {choices}")
 
 
 def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
@@ -161,14 +242,15 @@ def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
 def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
               ) -> tuple[dict[str, tuple[dict[str, float], Any]], Figure | None]:
     """Metrics per split and the test confusion figure; touches Spark, never MLflow."""
-    names = [enum_value(m) for m in cfg.evaluation.metrics]
+    names = metric_names(cfg, dataset, fitted.stages[-1])
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
     results = _evaluate_on_driver(cfg, fitted, dataset, splits, names)
     if results is None:
         # the fitted feature stages' output is cached per split: only the classifier runs here
         results = evaluate.evaluate_splits(fitted.stages[-1], fitting.featurized(splits, cfg),
-                                           cfg.data.label, names)
+                                           label_column(cfg, dataset), names,
+                                           positive_index(cfg, dataset))
     fig = None
     if cfg.evaluation.confusion_matrix:
         fig = evaluate.confusion_figure(results["test"][1], data_mod.class_names_of(cfg.data),
@@ -191,7 +273,8 @@ def _evaluate_on_driver(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset,
     try:
         scorer = compile_pipeline(fitted, _inputs(cfg))
         return evaluate.evaluate_columns(scorer, fitting.collected(splits, cfg), cfg.data.label,
-                                         names)
+                                         names, positive_index(cfg, dataset),
+                                         dataset.label_values)
     except (UnsupportedStage, ScoringError):
         return None
 
@@ -235,7 +318,7 @@ def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
 
 
 # Metrics where a smaller value is better; every other metric is maximized.
-LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate"})
+LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate", "logLoss"})
 # the pipeline's fit time, logged with every run's metrics (an objective of multi-objective sweeps)
 TRAIN_SECONDS = "train_seconds"
 

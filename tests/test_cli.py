@@ -52,7 +52,7 @@ def test_default_run_then_reproduce(tmp_path: Path) -> None:
             ["data.path=/nonexistent/penguins.csv"],
             "data.path: file not found: /nonexistent/penguins.csv",
         ),
-        (["data.label=Island"], "must be numeric"),
+        (["data.label=Island"], "reads the label 'Island', which serving requests lack"),
         (["model._target_=os.system"], "is not allowed"),
     ],
 )

@@ -28,7 +28,9 @@ def test_metric_matches_spark(spark, predictions, name: str) -> None:
 
     ours = evaluate.metrics(evaluate.confusion_counts(predictions, "label"))[name]
     spark_name = "weightedFMeasure" if name == "f1" else name
-    theirs = MulticlassClassificationEvaluator(metricName=spark_name).evaluate(predictions)
+    # the ByLabel metrics are the positive class's: label 1 unless data.positive_class says
+    theirs = MulticlassClassificationEvaluator(metricName=spark_name, metricLabel=1.0).evaluate(
+        predictions)
     assert ours == pytest.approx(theirs, abs=1e-12)
 
 
@@ -72,3 +74,21 @@ def test_local_max_rows_zero_scores_on_spark_with_the_same_metrics(cfg_factory) 
                          log_model=False)
     assert local.metrics == on_spark.metrics
     assert local.train_metrics == on_spark.train_metrics
+
+
+def test_curve_areas_match_spark_with_tied_scores(spark) -> None:
+    """Tied scores share a curve point, and PR starts at the first point's precision (below 1
+    here: the top score is tied between a positive and a negative), as Spark's curves do."""
+    import numpy as np
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.linalg import Vectors
+
+    scores = [0.9, 0.9, 0.9, 0.8, 0.7, 0.7, 0.3, 0.3, 0.1, -0.2]
+    labels = [1, 0, 1, 1, 0, 1, 0, 0, 1, 0]
+    frame = spark.createDataFrame(
+        [(float(lab), Vectors.dense([-s, s])) for lab, s in zip(labels, scores, strict=True)],
+        ["label", "rawPrediction"])
+    ours = evaluate.curve_areas(np.array(scores), np.array(labels) == 1, np.ones(len(scores)))
+    for name in ("areaUnderROC", "areaUnderPR"):
+        theirs = BinaryClassificationEvaluator(metricName=name).evaluate(frame)
+        assert ours[name] == pytest.approx(theirs, abs=1e-12), name

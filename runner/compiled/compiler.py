@@ -27,13 +27,21 @@ def compile_pipeline(model: Any, input_schema: dict[str, str],
             pipeline that does not end with a classifier.
     """
     schema = {c: t.lower() for c, t in input_schema.items()}
-    stages = [_compile_stage(s, schema) for s in _flatten(model)]
+    stages = [_compile_stage(s, schema) for s in _flatten(model) if not _skipped(s, schema)]
     if not stages or not isinstance(stages[-1], cls.Classifier):
         raise UnsupportedStage("PipelineModel", "the last stage must be a classifier")
     inputs = _required_inputs(stages, schema)
     last = stages[-1]
     return CompiledPipeline(inputs, stages, last.prediction_col, last.raw_col,
                             last.probability_col, list(class_names) if class_names else None)
+
+
+def _skipped(stage: Any, schema: dict[str, str]) -> bool:
+    """A StringIndexerModel none of whose input columns is an input: Spark skips it when its
+    input column is absent, as the label's indexer is when scoring rows without the label."""
+    if type(stage).__name__ != "StringIndexerModel":
+        return False
+    return not set(_in_out(stage)[0]) & set(schema)
 
 
 def _flatten(model: Any) -> list[Any]:

@@ -99,7 +99,8 @@ CASES: dict[str, Case] = {
                                   overrides=("data.schema.Species=double", "data.missing=impute")),
     "infinity_label": Case({"d.csv": csv(row(Species="Infinity"))},
                            ("label 'Species'", "do not cast to int", "'Infinity'")),
-    # labels that are not the class indices 0..k-1
+    # labels that are not the class indices 0..k-1 while data.class_names are not their values
+    # (labels 0/2 with no names are indexed: tests/test_labels.py)
     "label_7": Case({"d.csv": csv(row(Species="7"))},
                     ("label 'Species'", "[7] outside 0..2", "class_names has 3 names")),
     "labels_1_to_3": Case({"d.csv": relabel(["1", "2", "3", "1", "2", "3"])},
@@ -108,9 +109,15 @@ CASES: dict[str, Case] = {
                            ("label 'Species'", "[-1] outside 0..2")),
     "fraction_label_int": Case({"d.csv": csv(row(Species="1.5"))},
                                ("label 'Species'", "do not cast to int", "'1.5'")),
+    # a fractional label is a class value, but three names that are not the values: ambiguous
     "fraction_label_double": Case({"d.csv": csv(row(Species="1.5"))},
-                                  ("label 'Species'", "not whole class indices", "'1.5'"),
+                                  ("label 'Species'", "[1.5] outside 0..2",
+                                   "are not its values"),
                                   overrides=("data.schema.Species=double",)),
+    "string_labels_other_names": Case({"d.csv": relabel(["a", "b", "c", "a", "b", "c"])},
+                                      ("label 'Species'", "['a', 'b', 'c']",
+                                       "data.class_names=[]"),
+                                      overrides=("data.schema.Species=string",)),
     "four_names_three_classes": Case({"d.csv": csv()},
                                      ("data.class_names has 4 names", "3 classes [0, 1, 2]"),
                                      overrides=("data.class_names=[a,b,c,d]",)),
@@ -118,9 +125,6 @@ CASES: dict[str, Case] = {
                                     ("label 'Species'", "[2] outside 0..1",
                                      "class_names has 2 names"),
                                     overrides=("data.class_names=[a,b]",)),
-    "no_names_gap": Case({"d.csv": relabel(["0", "2", "0", "2", "0", "2"])},
-                         ("label 'Species'", "[2] outside 0..1", "2 classes were found"),
-                         overrides=("data.class_names=[]",)),
     # directories holding files Spark would misread or skip
     "dir_junk_txt": Case({"in/part-0.csv": csv(), "in/part-1.csv.gz": gzip.compress(csv().encode()),
                           "in/notes.txt": "hello\n"}, ("directory", "1 file(s)", "notes.txt"),
