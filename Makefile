@@ -19,9 +19,14 @@ $(VENV)/.installed: $(SOURCES)
 run: setup
 	$(VENV)/bin/runner $(ARGS)
 
+# Two pytest-xdist workers, each taking a whole test file at a time: a file's module fixtures
+# (servers, trained stores) start once, and the suite's subprocess start-ups and waits overlap.
+# PYTEST_WORKERS= runs everything in this one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
 test: setup
 	bash scripts/ensure_test_tools.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check runner hydra_plugins tests benchmarks
