@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, sweep_report, tracking, train
 from runner.errors import RunnerError, first_line
+from runner.schemas import BINARY_METRICS
 
 TRIAL_TAG = tracking.SWEEP_TAG + "trial"
 PARAMS_TAG = tracking.SWEEP_TAG + "params"
@@ -53,10 +54,15 @@ def objectives(evaluation: DictConfig) -> list[str]:
 
 
 def check_objectives(evaluation: DictConfig) -> list[str]:
-    """The objectives, each a metric a run logs: one of evaluation.metrics, ``train_<metric>``
-    (with evaluation.train_metrics) or ``train_seconds``; one line naming the key otherwise."""
+    """The objectives, each a metric a run logs: one of evaluation.metrics, the primary, the
+    two-class metrics (evaluation.binary_metrics; whether the data has two classes is checked
+    once it is read), ``train_<metric>`` (with evaluation.train_metrics) or ``train_seconds``;
+    one line naming the key otherwise."""
     names = objectives(evaluation)
     metrics = [train.enum_value(m) for m in evaluation.metrics]
+    metrics += [m for m in [train.enum_value(evaluation.primary)] if m not in metrics]
+    if evaluation.get("binary_metrics", True):
+        metrics += [m for m in BINARY_METRICS if m not in metrics]
     known = [*metrics, *([f"train_{m}" for m in metrics] if evaluation.train_metrics else []),
              train.TRAIN_SECONDS]
     unknown = [n for n in names if n not in known]
