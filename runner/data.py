@@ -142,8 +142,8 @@ def class_names_of(cfg: Any) -> list[str]:
 
 
 def settled(cfg: Any) -> Any:
-    """A copy of a run's whole config with the schema and class names the run used written out
-    in ``data``: what is logged, so the config artifact says how the data was read."""
+    """A copy of a run's whole config with the schema, class names and format the run used
+    written out in ``data``: what is logged, so the config artifact says how the data was read."""
     import copy
 
     from omegaconf import read_write
@@ -152,6 +152,7 @@ def settled(cfg: Any) -> Any:
     with read_write(out):
         out.data.schema = schema_of(cfg.data)
         out.data.class_names = class_names_of(cfg.data)
+        out.data.format = format_of(resolve_path(cfg.data.path), cfg.data.format)
     return out
 
 

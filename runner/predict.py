@@ -95,6 +95,17 @@ def _local(path: str) -> str | None:
     return None if "://" in path else path
 
 
+def _format_of(path: str) -> str:
+    """The format the training run read ``path`` as when its config left data.format null
+    (told by the path then, as now); empty when the path says nothing."""
+    if not path:
+        return ""
+    try:
+        return data.format_of(data.resolve_path(path), None)
+    except RunnerError:  # the training data is gone or unreadable: its format stays unknown
+        return ""
+
+
 def reading(p: Any, trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The input's format and reader options, as the model's training run read its data.
 
@@ -102,7 +113,7 @@ def reading(p: Any, trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
     training data's. The options: the training run's ``data.options`` (CSV header, separator)
     when the formats match, updated with ``predict.input_options``.
     """
-    trained_format = str(trained.get("format") or "")
+    trained_format = str(trained.get("format") or _format_of(str(trained.get("path") or "")))
     fmt = p.input_format
     if not fmt:
         try:
