@@ -143,7 +143,9 @@ def class_names_of(cfg: Any) -> list[str]:
 
 def settled(cfg: Any) -> Any:
     """A copy of a run's whole config with the schema, class names and format the run used
-    written out in ``data``: what is logged, so the config artifact says how the data was read."""
+    written out in ``data``: what is logged, so the config artifact says how the data was read.
+    Not while another thread reads ``cfg``: OmegaConf's deepcopy unhooks the source's nodes from
+    their parents while it copies them."""
     import copy
 
     from omegaconf import read_write

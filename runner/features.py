@@ -92,11 +92,11 @@ def _resolve(spec: dict[str, Any], data: Any, outputs: dict[str, list[str]], ski
     if single in skipped:
         return spec, False
     value = spec.get("inputCols")
-    if value is None:
-        return spec, True
+    if value is None or isinstance(value, str):
+        return spec, True  # one name is not a list: stages.check names the mistake
     names: list[str] = []
     ruled = False
-    for item in [value] if isinstance(value, (str, dict)) else list(value):
+    for item in [value] if isinstance(value, dict) else list(value):
         if isinstance(item, dict):
             ruled = True
             names += _select(item, data, outputs, f"{where}.inputCols")

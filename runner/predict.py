@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from runner import data, spark, tracking
+from runner import data, progress, spark, tracking
 from runner.errors import RunnerError, first_line
 from runner.scorers import spark_reason
 from runner.train import enum_value
@@ -353,5 +353,5 @@ def _count(session: Any, p: Any) -> int | None:
 
 
 def _say(message: str) -> None:
-    sys.stdout.write(message + "\n")
-    sys.stdout.flush()
+    """A line on stdout, and in the job's log file (progress.say)."""
+    progress.say(message, stream=sys.stdout)

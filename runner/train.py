@@ -124,12 +124,16 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
     tags = {**tracking.standard_tags(spark.master_of(session)),
             **models.tags(cfg.model, models.class_count(dataset.classes)),
             **dict(cfg.tracking.tags), **(extra_tags or {})}
+    # Before the Spark thread reads cfg: OmegaConf's deepcopy (settled) unhooks each node of
+    # the source from its parent while copying it, so a concurrent read of '${seed}' failed
+    # ('Cannot resolve interpolation for a node without a parent').
+    config_yaml = OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True)
     with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
         # Spark works in a thread while this one talks to MLflow: fitting (feature stages reused
         # in sweeps) beside logging the inputs, then scoring the splits beside saving the model
         fitting_ = _spark_pool.submit(spark.in_thread(session, _timed_fit), pipeline,
                                       dataset.train, cfg, dataset.train_rows)
-        _log_inputs(cfg, overrides, params, dataset)
+        _log_inputs(cfg, config_yaml, overrides, params, dataset)
         fitted, fit_seconds = fitting_.result()
         progress.step("pipeline fitted")
         scoring = _spark_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
@@ -230,9 +234,9 @@ def _timed_fit(*args: Any) -> tuple[Any, float]:
     return fitted, time.perf_counter() - started
 
 
-def _log_inputs(cfg: DictConfig, overrides: list[str], params: dict[str, Any],
-                dataset: data_mod.Dataset) -> None:
-    tracking.log_config(OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True), overrides)
+def _log_inputs(cfg: DictConfig, config_yaml: str, overrides: list[str],
+                params: dict[str, Any], dataset: data_mod.Dataset) -> None:
+    tracking.log_config(config_yaml, overrides)
     tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
                          "data.split.seed": cfg.data.split.seed})
     if cfg.tracking.log_datasets:

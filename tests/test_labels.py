@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from runner import data, evaluate, train
 from runner.errors import RunnerError
+from tests.conftest import make_config
 
 IRIS_NAMES = ["setosa", "versicolor", "virginica"]
 BINARY = ["areaUnderROC", "areaUnderPR", "logLoss", "precisionByLabel", "recallByLabel",
@@ -188,7 +189,7 @@ def test_log_loss_as_primary_needs_direction_minimize() -> None:
 
     def sweeper(direction: str) -> OptunaSweeper:
         made = OptunaSweeper(None, direction, None, None, False, 2, 1, 0.0, None)
-        made.config = OmegaConf.create({"evaluation": {"primary": "logLoss"}})
+        made.config = make_config(["evaluation.primary=logLoss"])
         return made
 
     with pytest.raises(RunnerError, match="set hydra.sweeper.direction=minimize"):

@@ -186,3 +186,6 @@ def test_cli_predicts_a_raw_csv_with_no_extra_keys(store: Store, tmp_path: Path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "scored 2 rows from new.csv" in done.stdout
     assert (tmp_path / "out.parquet" / "_SUCCESS").exists()
+    # predict's lines are in the job's log too (Hydra's <run dir>/runner.log)
+    logs = list((tmp_path / "outputs").rglob("runner.log"))
+    assert any("scored 2 rows from new.csv" in log.read_text() for log in logs), logs
