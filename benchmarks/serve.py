@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,15 +232,21 @@ def bench_source(root: Path, uri: str, source: Path, seconds: float) -> list[Loa
     try:
         wait_ready(f"http://127.0.0.1:{port}/ping", process, 300 - (time.perf_counter() - t0))
         load(port, 1, 1.0, 500)  # warm-up
-        loads = []
-        for c in (1, 32):
-            cpu = cpu_seconds(process.pid)
-            ld = load(port, c, seconds, 200_000)
-            ld.server_cpu_us = (cpu_seconds(process.pid) - cpu) / max(ld.requests, 1) * 1e6
-            loads.append(ld)
-        return loads
+        return timed_loads(port, (1, 32), seconds, lambda: cpu_seconds(process.pid))
     finally:
         stop(process)
+
+
+def timed_loads(port: int, connections: tuple[int, ...], seconds: float,
+                cpu: Callable[[], float]) -> list[Load]:
+    """One load per connection count, each with the server CPU it cost per request."""
+    loads = []
+    for c in connections:
+        before = cpu()
+        ld = load(port, c, seconds, 200_000)
+        ld.server_cpu_us = (cpu() - before) / max(ld.requests, 1) * 1e6
+        loads.append(ld)
+    return loads
 
 
 def cpu_seconds(pid: int) -> float:
@@ -349,13 +356,7 @@ def bench_shell(root: Path, cmd: list[str], port: int, seconds: float) -> list[L
     try:
         wait_ready(f"http://127.0.0.1:{port}/ping", process, 120)
         load(port, 8, 1.0, 2000)  # warm-up (every worker)
-        loads = []
-        for c in (1, 8, 32):
-            cpu = tree_cpu_seconds(process.pid)
-            ld = load(port, c, seconds, 200_000)
-            ld.server_cpu_us = (tree_cpu_seconds(process.pid) - cpu) / max(ld.requests, 1) * 1e6
-            loads.append(ld)
-        return loads
+        return timed_loads(port, (1, 8, 32), seconds, lambda: tree_cpu_seconds(process.pid))
     finally:
         stop(process)
 
