@@ -17,7 +17,7 @@
    ``mlflow.pyfunc.spark_udf`` on the same model over fewer rows (it is ~20x slower): rows/s.
 
 ``--shells`` compares HTTP shells instead: ``runner serve``'s own asyncio shell and the same
-``runner.serve.App`` (same model, same compiled scorer, same request parsing) behind
+``runner.serving.App`` (same model, same compiled scorer, same request parsing) behind
 uvicorn + starlette (installed with MLflow; its h11 parser, and httptools when installed), same
 requests, same worker count, alternating who goes first for ``--rounds`` rounds at 1, 8 and 32
 connections: medians of p50/p99, req/s and server CPU per request side by side.
@@ -295,9 +295,9 @@ def starlette_app():  # noqa: ANN201 - a Starlette app; uvicorn calls it in each
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from runner import serve
+    from runner import serving
 
-    app, _ = serve.load_app(compose([f"tracking.uri={os.environ[STORE_ENV]}"]))
+    app, _ = serving.load_app(compose([f"tracking.uri={os.environ[STORE_ENV]}"]))
 
     async def invocations(request: Request) -> Response:
         answer = app.handle("POST", "/invocations", request.url.query,
@@ -456,7 +456,7 @@ def compose(overrides: list[str]):  # noqa: ANN201 - a DictConfig
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from runner.schemas import register_configs
+    from runner.config.schemas import register_configs
 
     register_configs()
     with initialize_config_module(config_module="runner.conf", version_base="1.3"):

@@ -24,10 +24,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from runner import schemas
+from runner.config import schemas
+from runner.config.schemas import register_configs
+from runner.console import say
 from runner.errors import RunnerError
-from runner.progress import say
-from runner.schemas import register_configs
 
 TASKS = ("train", "serve", "predict", "reproduce")
 # paths a user writes relative to where they launch runner (hydra.job.chdir: launch_relative)
@@ -69,7 +69,7 @@ def _is_relative_path(value: str) -> bool:
 
 def _launch_uri(uri: str, launch: str) -> str:
     """A tracking URI whose local path is relative, made absolute against ``launch``."""
-    from runner import store
+    from runner.tracking import store
 
     for prefix in ("sqlite:///", "file:"):
         rest = uri[len(prefix):]
@@ -115,9 +115,9 @@ def train_task(cfg: DictConfig) -> float | tuple[float, ...]:
 
 
 def serve_task(cfg: DictConfig) -> None:
-    from runner import serve
+    from runner import serving
 
-    serve.main(cfg)
+    serving.main(cfg)
 
 
 def predict_task(cfg: DictConfig) -> None:
@@ -134,7 +134,7 @@ class ConfigCheck(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from runner import features, models
+        from runner.pipeline import features, models
 
         try:  # the sweep's values aside; each trial checks its own config when it starts
             launch_relative(config, config.hydra)  # before the sweep's callback reads it
@@ -271,10 +271,10 @@ def _complete(task: str, verbs: list[str]) -> None:
 
 def show_schema(overrides: list[str]) -> None:
     """``runner [overrides] --show-schema``: the columns and types a run would read, one line
-    each, the label marked; local files need no JVM (``runner.data.schema_of``)."""
+    each, the label marked; local files need no JVM (``runner.pipeline.data.schema_of``)."""
     from hydra import compose, initialize_config_module
 
-    from runner.data import schema_of
+    from runner.pipeline.data import schema_of
 
     with initialize_config_module(config_module="runner.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)

@@ -19,9 +19,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from runner import data, progress, spark, tracking
+from runner import console, spark, tracking
 from runner.errors import RunnerError, first_line
-from runner.scorers import spark_reason
+from runner.pipeline import data
+from runner.serving.scorers import spark_reason
 from runner.train import enum_value
 
 # Spark SQL type per MLflow signature type; numeric inputs are cast to it (the lab's ints)
@@ -353,5 +354,5 @@ def _count(session: Any, p: Any) -> int | None:
 
 
 def _say(message: str) -> None:
-    """A line on stdout, and in the job's log file (progress.say)."""
-    progress.say(message, stream=sys.stdout)
+    """A line on stdout, and in the job's log file (console.say)."""
+    console.say(message, stream=sys.stdout)

@@ -13,8 +13,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from runner import report, tracking, train
+from runner.config.schemas import RunnerConfig
 from runner.errors import RunnerError
-from runner.schemas import RunnerConfig
 
 USAGE = "usage: runner reproduce <RUN_ID> [key=value ...]"
 TOLERANCE = 1e-9

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner import data as data_mod
-from runner import evaluate, features, fitting, models, spark, tracking
+from runner import spark, tracking
+from runner.console import Progress
 from runner.errors import RunnerError
-from runner.progress import Progress
+from runner.pipeline import data as data_mod
+from runner.pipeline import evaluate, features, fitting, models
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -167,7 +168,7 @@ def metric_names(cfg: DictConfig, dataset: data_mod.Dataset, classifier: Any) ->
     """The metrics a run logs: evaluation.metrics, the primary, and on two-class data
     BINARY_METRICS (evaluation.binary_metrics; logLoss only for a model with probabilities).
     Raises RunnerError for an asked metric the data or the model cannot give."""
-    from runner.schemas import BINARY_METRICS
+    from runner.config.schemas import BINARY_METRICS
 
     n_classes = models.class_count(dataset.classes)
     has_probability = classifier.hasParam("probabilityCol")

@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from runner.schemas import register_configs
+from runner.config.schemas import register_configs
 
 LAB_REQUEST = {
     "dataframe_records": [

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from runner import scoring, serve
+from runner import serving
 from runner.compiled.classifiers import (
     Classifier,
     FactorizationMachine,
@@ -39,8 +39,9 @@ from runner.compiled.classifiers import (
 )
 from runner.compiled.frame import Column, Frame
 from runner.compiled.trees import GradientBoostedTrees
-from runner.scorers import CompiledScorer
-from runner.scoring import ModelInfo, Prepared
+from runner.serving import scoring
+from runner.serving.scorers import CompiledScorer
+from runner.serving.scoring import ModelInfo, Prepared
 from tests.compiled_support import ISLANDS, LAB_INPUTS, lab_shaped_pipeline
 from tests.conftest import LAB_REQUEST
 from tests.serving_support import Server, Store, running_server, start_server, trained_store
@@ -217,9 +218,9 @@ class InProcess:
 def in_process() -> Iterator[InProcess]:
     """serve's protocol on its own event loop (uvloop where installed) in a thread."""
     scorer = CountingScorer(_scorer("error"))
-    app = serve.App(scorer, _info(scorer.scorer), b"page")
-    loop = serve._new_loop()
-    factory, connections = serve.protocol_factory(app, serve.Limits(1 << 22), None, loop)
+    app = serving.App(scorer, _info(scorer.scorer), b"page")
+    loop = serving._new_loop()
+    factory, connections = serving.protocol_factory(app, serving.Limits(1 << 22), None, loop)
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -276,7 +277,7 @@ def test_a_request_over_max_batch_rows_is_scored_on_its_own(in_process: InProces
     big = json.dumps({"dataframe_records": [_record(rng) for _ in range(1100)]}).encode()
     small = [json.dumps({"dataframe_records": [_record(rng)]}).encode() for _ in range(3)]
     assert send_held(in_process, [*small, big]) == [in_process.alone(b) for b in [*small, big]]
-    assert serve.MAX_BATCH_ROWS < 1100
+    assert serving.MAX_BATCH_ROWS < 1100
     assert 1100 in in_process.scorer.calls
     assert sum(in_process.scorer.calls) == 1103
 

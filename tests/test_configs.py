@@ -20,9 +20,10 @@ from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from runner import data, train
+from runner import train
+from runner.config.schemas import register_configs
 from runner.errors import RunnerError
-from runner.schemas import register_configs
+from runner.pipeline import data
 from tests.conftest import make_config, repo_root
 
 CONF = repo_root() / "runner" / "conf"

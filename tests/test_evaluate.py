@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import evaluate
+from runner.pipeline import evaluate
 
 ROWS = (
     [(0.0, 0.0)] * 40
@@ -50,8 +50,9 @@ def test_confusion_figure_labels_classes() -> None:
 ])
 def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) -> None:
     """Small splits are scored by the compiled scorer on the driver: same counts as Spark."""
-    from runner import data, fitting, train
+    from runner import train
     from runner.compiled import compile_pipeline
+    from runner.pipeline import data, fitting
 
     cfg = cfg_factory(overrides)
     dataset = data.load(spark, cfg.data)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from runner import data, features, train
+from runner import train
+from runner.pipeline import data, features
 from tests.conftest import make_config, repo_root
 from tests.test_models import FAST, predictions, request_frame, train_log_load
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli, progress
+from runner import cli
 
 
 def completions(cwd: Path, *lines: str) -> list[list[str]]:
@@ -106,9 +106,9 @@ def test_say_prints_once_and_writes_the_job_log(tmp_path: Path,
     root.addHandler(console)
     root.setLevel(logging.INFO)
     try:
-        progress.Progress(enabled=True).step("load data")
-        progress.say("line one\nline two", stream=sys.stdout)
-        progress.say("runner: error: bad", logging.ERROR)
+        console.Progress(enabled=True).step("load data")
+        console.say("line one\nline two", stream=sys.stdout)
+        console.say("runner: error: bad", logging.ERROR)
     finally:
         root.removeHandler(file_handler)
         root.removeHandler(console)

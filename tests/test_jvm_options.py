@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import class_archive, spark
+from runner import spark
+from runner.spark import class_archive
 from tests.conftest import make_config
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from runner import data, evaluate, train
+from runner import train
 from runner.errors import RunnerError
+from runner.pipeline import data, evaluate
 from tests.conftest import make_config
 
 IRIS_NAMES = ["setosa", "versicolor", "virginica"]
@@ -63,7 +64,8 @@ def test_labels_are_answered_as_given(spark, cfg_factory, tmp_path: Path, labels
     import mlflow
     import pandas as pd
 
-    from runner import scoring, serve, tracking
+    from runner import serving, tracking
+    from runner.serving import scoring
 
     features, label = write_csv(tmp_path / "iris.csv", "iris", labels)
     cfg = configure(cfg_factory(["model.maxIter=50", "model.regParam=0.01",
@@ -81,7 +83,7 @@ def test_labels_are_answered_as_given(spark, cfg_factory, tmp_path: Path, labels
 
     with open_dict(cfg):
         cfg.serving.model_uri = f"models:/{result.model.registered_name}/{result.model.version}"
-    app, _ = serve.load_app(cfg)
+    app, _ = serving.load_app(cfg)
     body = json.dumps({"dataframe_records": rows[features].to_dict("records")}).encode()
     response = scoring.invocations(body, "application/json", "labels=true", app.scorer, app.info)
     assert response.status == 200

@@ -9,8 +9,9 @@ import mlflow
 import mlflow.spark
 import pytest
 
-from runner import data, models, stages, train
+from runner import train
 from runner.errors import RunnerError
+from runner.pipeline import data, models, stages
 from tests.conftest import LAB_REQUEST, make_config, repo_root
 
 MODELS = sorted(p.stem for p in (repo_root() / "runner" / "conf" / "model").glob("*.yaml"))

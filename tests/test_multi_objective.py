@@ -20,8 +20,9 @@ from hydra_plugins.runner_optuna_sweeper import space as space_mod
 from hydra_plugins.runner_optuna_sweeper import study as study_mod
 from hydra_plugins.runner_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from runner import sweep as sweep_mod
-from runner import sweep_report, tracking
+from runner import tracking
 from runner.errors import RunnerError
+from runner.sweep import report as sweep_report
 from tests.conftest import make_config
 
 TWO = ["evaluation.objectives=[accuracy,train_seconds]"]

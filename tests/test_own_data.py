@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import data, features
 from runner.errors import RunnerError
+from runner.pipeline import data, features
 from tests.conftest import make_config
 from tests.datasets import write_sklearn
 

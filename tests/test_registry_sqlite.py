@@ -1,4 +1,4 @@
-"""Reading a local sqlite store without MLflow (runner.registry_sqlite, tracking.find_model) must
+"""Reading a local sqlite store without MLflow (tracking.registry_sqlite, find_model) must
 give exactly MLflow's answer, or none (then MLflow is asked): checked on a real store with two
 trained runs, versions from a run's files, a ``runs:/`` source, an MLflow 3 logged model and a
 deleted version, aliases champion and challenger; and against stores MLflow would read
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import registry_sqlite, tracking
+from runner import tracking
 from runner.errors import RunnerError
+from runner.tracking import registry_sqlite
 from tests.conftest import LAB_REQUEST, TEST_SPARK_OVERRIDES, make_config
 from tests.serving_support import Store, start_server
 
@@ -160,7 +161,7 @@ def outcome(resolve: Callable[[], tracking.ResolvedModel]) -> tuple[str | None, 
 
 
 def test_the_columns_read_are_mlflows_own() -> None:
-    """runner.registry_sqlite reads only stores whose tables have exactly these columns: those
+    """tracking.registry_sqlite reads only stores whose tables have exactly these columns: those
     of MLflow's SqlAlchemy models (a new MLflow with other columns: review the queries)."""
     import mlflow.store.model_registry.dbmodels.models
     import mlflow.store.tracking.dbmodels.models  # noqa: F401  # both define tables on Base
@@ -279,7 +280,7 @@ def test_runner_serve_from_the_registry_answers_without_importing_mlflow(
         assert meta["class_labels"] == ["Adelie", "Gentoo", "Chinstrap"]
         imported = [line.rpartition("|")[2].strip() for line in server.lines
                     if line.startswith("import time:")]
-        assert "runner.serve" in imported
+        assert "runner.serving" in imported
         assert not [m for m in imported if m.split(".")[0] in ("mlflow", "sqlalchemy")]
     finally:
         server.process.terminate()

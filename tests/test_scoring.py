@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runner import scoring
-from runner.scoring import ModelInfo, ScoringError
+from runner.serving import scoring
+from runner.serving.scoring import ModelInfo, ScoringError
 from tests.conftest import LAB_REQUEST
 
 INPUTS = (("Island", "string"), ("CulmenLength", "double"), ("CulmenDepth", "double"),

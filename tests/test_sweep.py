@@ -14,8 +14,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from hydra_plugins.runner_optuna_sweeper import parallel
 from hydra_plugins.runner_optuna_sweeper import space as space_mod
 from hydra_plugins.runner_optuna_sweeper import study as study_mod
-from runner import sweep_report, tracking
+from runner import tracking
 from runner.errors import RunnerError
+from runner.sweep import report as sweep_report
 from tests.conftest import make_config
 
 

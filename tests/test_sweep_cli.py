@@ -15,9 +15,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from runner import data as data_mod
 from runner import spark as spark_mod
 from runner import train
+from runner.pipeline import data as data_mod
 
 pytestmark = pytest.mark.slow
 
@@ -184,7 +184,7 @@ def test_a_session_asked_for_with_other_settings_gets_them_and_back_again(cfg_fa
 
 
 def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_factory) -> None:
-    from runner import evaluate, fitting
+    from runner.pipeline import evaluate, fitting
 
     cfg = cfg_factory(["model.maxIter=7"])
     session = spark_mod.get_session(cfg.spark)

@@ -13,8 +13,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from hydra_plugins.runner_optuna_sweeper import config as config_mod
 from hydra_plugins.runner_optuna_sweeper import samplers
 from hydra_plugins.runner_optuna_sweeper import space as space_mod
+from runner.config.schemas import register_configs
 from runner.errors import RunnerError
-from runner.schemas import register_configs
 from tests.conftest import make_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

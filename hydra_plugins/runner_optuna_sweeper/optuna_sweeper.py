@@ -21,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from runner import sweep as runner_sweep
 from runner.errors import RunnerError, first_line
-from runner.sweep_report import say
+from runner.sweep.report import say
 
 from . import lock, parallel, samplers
 from . import space as space_mod

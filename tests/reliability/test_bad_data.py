@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from runner import data, train
+from runner import train
 from runner.errors import RunnerError
+from runner.pipeline import data
 from tests.conftest import TEST_SPARK_OVERRIDES
 
 COLUMNS = ["Island", "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass", "Species"]

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import registry_sqlite, tracking
+from runner import tracking
 from runner.errors import RunnerError
+from runner.tracking import registry_sqlite
 
 NAME = "penguin-classifier"
 

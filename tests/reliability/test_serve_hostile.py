@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from runner import schemas, scoring, serve
+from runner import serving
+from runner.config import schemas
 from runner.errors import RunnerError
+from runner.serving import scoring
 from tests.conftest import LAB_REQUEST
 from tests.serving_support import Server, Store, start_server, trained_store
 
@@ -443,7 +445,7 @@ def test_a_bug_while_scoring_is_a_500_and_one_log_line(capfd: pytest.CaptureFixt
 
     info = scoring.ModelInfo(uri="m", inputs=tuple((k, "string" if k == "Island" else "double")
                                                    for k in LAB))
-    app = serve.App(Broken(), info, b"page")
+    app = serving.App(Broken(), info, b"page")
     answer = app.handle("POST", "/invocations", "", scoring.JSON, GOOD)
     assert answer.status == 500
     assert json.loads(answer.body)["error_code"] == "INTERNAL_ERROR"

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import store, tracking
+from runner import tracking
 from runner.errors import RunnerError
+from runner.tracking import store
 from tests.conftest import repo_root
 
 # Creates (or opens) the store exactly as ``runner`` does before a run

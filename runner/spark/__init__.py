@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from runner import class_archive
 from runner.errors import RunnerError, first_line
+from runner.spark import class_archive
 
 T = TypeVar("T")
 
@@ -102,7 +102,7 @@ def _smaller_than(path: str, limit: int) -> bool:
 
 
 def _archive(cfg: Any) -> Path | None:
-    """The class-data archive for a local driver JVM (see runner.class_archive), or None."""
+    """The class-data archive for a local driver JVM (see runner.spark.class_archive), or None."""
     if not cfg.class_archive or not _is_local(cfg):
         return None
     class_path = str((cfg.conf or {}).get("spark.driver.extraClassPath", ""))

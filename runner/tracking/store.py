@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
-from runner import registry_sqlite
 from runner.errors import RunnerError, first_line
+from runner.tracking import registry_sqlite
 
 # Tables whose rows are recorded work; the default experiment (id 0) is not.
 DATA_TABLES = ("runs", "registered_models", "model_versions", "logged_models", "datasets")

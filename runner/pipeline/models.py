@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runner import stages
 from runner.errors import RunnerError
+from runner.pipeline import stages
 
 # keys of a model config that runner reads itself; everything else is a Spark parameter
 MODEL_KEYS = frozenset({"binary_only", "hidden_layers", "ovr_parallelism"})

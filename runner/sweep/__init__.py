@@ -27,9 +27,10 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from runner import spark, sweep_report, tracking, train
+from runner import spark, tracking, train
+from runner.config.schemas import BINARY_METRICS
 from runner.errors import RunnerError, first_line
-from runner.schemas import BINARY_METRICS
+from runner.sweep import report as sweep_report
 
 TRIAL_TAG = tracking.SWEEP_TAG + "trial"
 PARAMS_TAG = tracking.SWEEP_TAG + "params"
@@ -430,7 +431,7 @@ class Sweep:
 
 def _dataset(cfg: DictConfig) -> Any:
     """The trial's prepared data (cached per process: the trials' own, when they ran here)."""
-    from runner import data as data_mod
+    from runner.pipeline import data as data_mod
 
     return data_mod.load(spark.get_session(cfg.spark), cfg.data)
 

@@ -1,7 +1,7 @@
 """``runner serve``: MLflow's scoring protocol over a minimal asyncio HTTP/1.1 server.
 
 The shell only frames HTTP (keep-alive, Content-Length, bounded heads and bodies) and routes;
-everything about a request's content is ``runner.scoring``. Hostile clients are bounded: header,
+everything about a request's content is ``serving.scoring``. Hostile clients are bounded: header,
 body and idle timeouts, what a connection may buffer either way, and open connections per worker.
 A stdlib ``asyncio.Protocol`` instead of a web framework because on 2 cores the framework, not
 the model, would be the latency: the compiled scorer answers in tens of microseconds. Under load,
@@ -27,9 +27,11 @@ from importlib.metadata import version
 from importlib.resources import files
 from typing import Any, TypeVar, cast
 
-from runner import __version__, progress, schemas, scorers, scoring, tracking
+from runner import __version__, console, tracking
+from runner.config import schemas
 from runner.errors import RunnerError, first_line
-from runner.scoring import ModelInfo, Response
+from runner.serving import scorers, scoring
+from runner.serving.scoring import ModelInfo, Response
 
 MAX_HEAD_BYTES = 16_384
 MAX_HEADERS = 100
@@ -107,7 +109,7 @@ def log_error(what: str, exc: BaseException | None) -> None:
         where = f" (at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
     detail = f": {type(exc).__name__}: {first_line(exc)}" if exc is not None else ""
     sys.stderr.write(f"runner serve: {what}{detail}{where}\n")
-    progress.to_job_log(f"runner serve: {what}{detail}{where}", logging.ERROR)
+    console.to_job_log(f"runner serve: {what}{detail}{where}", logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -621,7 +623,7 @@ def _stop_child(pid: int) -> None:
 
 
 def process_age() -> float:
-    """Seconds since this process started (Linux), else since runner.serve was imported."""
+    """Seconds since this process started (Linux), else since runner.serving was imported."""
     try:
         with open("/proc/self/stat") as f:
             start_ticks = int(f.read().rpartition(")")[2].split()[19])
@@ -637,4 +639,4 @@ _IMPORTED = time.monotonic()
 
 def _say(message: str, level: int = logging.INFO) -> None:
     """A line on stdout, and in the job's runner.log."""
-    progress.say(message, level, sys.stdout)
+    console.say(message, level, sys.stdout)

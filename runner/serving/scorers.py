@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from runner import tracking
-from runner.scoring import ScoringError
+from runner.serving.scoring import ScoringError
 
 COMPILED_LOADER = "runner.compiled.pyfunc"
 # models logged with the scorer's code inside them (runner.compiled.flavor.LOADER_MODULE)

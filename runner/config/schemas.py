@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -85,11 +85,11 @@ class SplitConfig:
 @dataclass
 class DataConfig:
     name: str = "penguins"
-    # Spark reader format; null: from the path's ending or a folder's files (runner.data.format_of)
-    format: Optional[str] = None
+    # Spark reader format; null: from the path's ending or a folder's files (data.format_of)
+    format: str | None = None
     path: str = PENGUINS
     options: dict[str, str] = field(default_factory=lambda: {"header": "true"})
-    # column -> Spark SQL type, overriding the type inferred from the source (runner.data.schema_of)
+    # column -> Spark SQL type, overriding the type inferred from the source (data.schema_of)
     schema: dict[str, str] = field(default_factory=dict)
     label: str = "Species"
     # Numeric labels 0..k-1 are class indices and these name them. Any other label (strings,
@@ -98,11 +98,11 @@ class DataConfig:
     class_names: list[str] = field(default_factory=list)
     # the data.path that schema and class_names were written for; null: any. Pointing data.path
     # elsewhere drops class_names and the schema entries naming columns the new file lacks
-    written_for: Optional[str] = None
+    written_for: str | None = None
     label_order: LabelOrder = LabelOrder.frequencyDesc
     # the class whose precision/recall/F1 and ROC/PR areas are reported (a class name, or the
     # index for unnamed 0..k-1 labels); null: the second class (index 1)
-    positive_class: Optional[str] = None
+    positive_class: str | None = None
     missing: MissingPolicy = MissingPolicy.drop
     impute_strategy: str = "mean"
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -211,14 +211,14 @@ class NaiveBayesConfig(ClassifierConfig):
     # Spark's default is multinomial, which needs non-negative features: a test row below the
     # training minimum scales below 0 after MinMaxScaler and transform fails. Gaussian has no limit.
     modelType: str = "gaussian"  # multinomial | bernoulli | gaussian | complement
-    thresholds: Optional[list[float]] = None
+    thresholds: list[float] | None = None
 
 
 @dataclass
 class MLPConfig(ClassifierConfig):
     _target_: str = "pyspark.ml.classification.MultilayerPerceptronClassifier"
     # null: [feature vector size, *hidden_layers, number of classes], computed at build time
-    layers: Optional[list[int]] = None
+    layers: list[int] | None = None
     hidden_layers: list[int] = field(default_factory=lambda: [8])  # runner's, not Spark's
     maxIter: int = 100
     tol: float = 1e-6
@@ -257,7 +257,7 @@ class EvaluationConfig:
     primary: Metric = Metric.accuracy
     # what an Optuna sweep's trial returns, one per hydra.sweeper.direction: metrics of
     # `metrics`, train_<metric>, or train_seconds (the fit's time). null: just `primary`.
-    objectives: Optional[list[str]] = None
+    objectives: list[str] | None = None
     train_metrics: bool = True
     # two-class data also logs BINARY_METRICS (areaUnderROC, areaUnderPR, logLoss, the positive
     # class's precision/recall/F1), any of which may be primary without being listed
@@ -272,16 +272,16 @@ class EvaluationConfig:
 @dataclass
 class TrackingConfig:
     # null: $MLFLOW_TRACKING_URI if set, else an sqlite store at outputs/mlflow.db
-    uri: Optional[str] = None
+    uri: str | None = None
     # from data.name: <name> and <name>-classifier (penguins keep runner, penguin-classifier)
     experiment_name: str = "${runner.experiment:${data.name}}"
-    registered_model_name: Optional[str] = "${runner.model_name:${data.name}}"
+    registered_model_name: str | None = "${runner.model_name:${data.name}}"
     log_models: LogModels = LogModels.best
     # a newly registered best becomes @champion only if its primary metric beats the current
     # champion's by more than this; otherwise it is @challenger
     champion_margin: float = 0.0
     log_datasets: bool = True
-    run_name: Optional[str] = None
+    run_name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -289,7 +289,7 @@ class TrackingConfig:
 class SparkConfig:
     master: str = "local[*]"
     # Spark Connect URL (sc://host:15002); when set it wins over master
-    remote: Optional[str] = None
+    remote: str | None = None
     app_name: str = "runner"
     log_level: str = "ERROR"
     conf: dict[str, str] = field(default_factory=dict)
@@ -309,7 +309,7 @@ class SparkConfig:
 @dataclass
 class ServingConfig:
     # null: models:/<tracking.registered_model_name>@champion, else its latest version
-    model_uri: Optional[str] = None
+    model_uri: str | None = None
     host: str = "127.0.0.1"
     port: int = 5001
     workers: int = 1
@@ -334,16 +334,16 @@ class SaveMode(str, Enum):
 
 @dataclass
 class PredictConfig:
-    model_uri: Optional[str] = None
-    input: Optional[str] = None
+    model_uri: str | None = None
+    input: str | None = None
     # null: told by the path (extension, or the files of a folder), else the training data's
-    input_format: Optional[str] = None
+    input_format: str | None = None
     input_options: dict[str, str] = field(default_factory=dict)
-    output: Optional[str] = None
+    output: str | None = None
     output_format: str = "parquet"
     mode: SaveMode = SaveMode.errorifexists
     # output column with the class name of each prediction (data.class_names of the model's run)
-    label_col: Optional[str] = "predicted_label"
+    label_col: str | None = "predicted_label"
 
 
 @dataclass
@@ -389,7 +389,7 @@ def register_configs() -> None:
         cs.store(group="model", name=f"base_{name}", node=schema)
 
 
-# Where any key is legitimate: Spark params (checked against the class by runner.stages), Spark
+# Where any key is legitimate: Spark params (checked against the class by pipeline.stages), Spark
 # settings, and every mapping whose schema type is a plain dict (``*.options``, tags, schema).
 FREE_KEYS = frozenset({"model", "features.stages", "spark.conf"})
 # Spark and Python seeds are 64-bit signed
@@ -536,7 +536,7 @@ def _check_mlp(cfg: DictConfig) -> None:
         if key == "layers" and len(sizes) < 2:
             raise RunnerError(f"model.layers={list(sizes)}: needs at least the input and the "
                               "output layer")
-    from runner.data import class_names_of
+    from runner.pipeline.data import class_names_of
 
     layers, names = cfg.model.get("layers"), class_names_of(cfg.data)
     if layers is not None and names and layers[-1] != len(names):

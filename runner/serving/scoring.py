@@ -6,7 +6,7 @@ or a Parquet file (``application/vnd.apache.parquet``).
 Columns are built straight from the parsed JSON into numpy arrays (no pandas on the hot path) and
 checked against the model's input schema, so every client mistake becomes a 4xx with MLflow's error
 shape ``{"error_code": ..., "message": ...}`` naming the problem. No I/O here: the HTTP shell in
-``runner.serve`` only adapts these functions, and the tests call them without a server.
+``runner.serving`` only adapts these functions, and the tests call them without a server.
 """
 
 from __future__ import annotations

@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner import __version__, registry_sqlite, store
+from runner import __version__
 from runner.errors import RunnerError, first_line
+from runner.tracking import registry_sqlite, store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from runner.data import Dataset
+    from runner.pipeline.data import Dataset
 
 DEFAULT_STORE = os.path.join("outputs", "mlflow.db")
 CONFIG_ARTIFACT = "config.yaml"
@@ -108,7 +109,7 @@ def use_store(uri: str | None, writes: bool = False) -> str:
 
     The store is checked first (``check_store``; ``writes``: it will be written to) and an
     embedded sqlite store is created if missing, safely against kills and concurrent creators
-    (``runner.store``).
+    (``runner.tracking.store``).
     """
     resolved = check_store(uri, writes)
     store.ensure(resolved)
@@ -516,7 +517,7 @@ def find_model(model_uri: str | None, registered_name: str | None,
     A model directory needs no store. In a local sqlite store a registry or ``runs:/`` URI is
     read with the stdlib's sqlite3, read-only, and served from the store's own artifact
     directory: ~2 s less startup. Whenever that reading could differ from MLflow's answer
-    (``runner.registry_sqlite`` says when), MLflow answers, and raises its own errors.
+    (``runner.tracking.registry_sqlite`` says when), MLflow answers, and raises its own errors.
     """
     if local_model_dir(model_uri) is not None:
         return resolve_model(model_uri, registered_name)
