@@ -1,6 +1,6 @@
-"""What runner tells the user as it works: one stderr line per finished step of a run, with its
-time (a cold run takes seconds per step: JVM start, first Spark jobs), and every such line also
-in the job's log file.
+"""The one place runner prints to the console: progress (one stderr line per finished step of a
+run, with its time: a cold run takes seconds per step), notes, errors and result lines on stdout.
+Every such line is also written to the job's log file.
 
 Hydra's logging config gives each run a ``<run dir>/<job name>.log`` (``runner.log``). Runner's
 lines are printed, not logged, so that the console shows them bare and at once; ``say`` also
@@ -22,6 +22,22 @@ def say(text: str, level: int = logging.INFO, stream: TextIO | None = None) -> N
     """Print ``text`` (stderr unless ``stream``) and write it to the job's log file."""
     print(text, file=sys.stderr if stream is None else stream, flush=True)  # noqa: T201
     to_job_log(text, level)
+
+
+def note(text: str) -> None:
+    """``runner: note: <text>`` on stderr (and in the job's log): something the user should know
+    that does not stop the run."""
+    say(f"runner: note: {text}", logging.WARNING)
+
+
+def error(text: str) -> None:
+    """``runner: error: <text>`` on stderr (and in the job's log): why the task stops."""
+    say(f"runner: error: {text}", logging.ERROR)
+
+
+def out(text: str) -> None:
+    """A result line on stdout (a summary, a sweep's progress), also in the job's log."""
+    say(text, stream=sys.stdout)
 
 
 def to_job_log(text: str, level: int = logging.INFO) -> None:
