@@ -271,10 +271,10 @@ def _complete(task: str, verbs: list[str]) -> None:
 
 def show_schema(overrides: list[str]) -> None:
     """``runner [overrides] --show-schema``: the columns and types a run would read, one line
-    each, the label marked; local files need no JVM (``runner.pipeline.data.schema_of``)."""
+    each, the label marked; local files need no JVM (``runner.pipeline.schema.schema_of``)."""
     from hydra import compose, initialize_config_module
 
-    from runner.pipeline.data import schema_of
+    from runner.pipeline.schema import schema_of
 
     with initialize_config_module(config_module="runner.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)

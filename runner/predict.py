@@ -21,7 +21,7 @@ from typing import Any
 
 from runner import console, spark, tracking
 from runner.errors import RunnerError, first_line
-from runner.pipeline import data
+from runner.pipeline import formats
 from runner.serving.scorers import spark_reason
 from runner.train import enum_value
 
@@ -102,7 +102,7 @@ def _format_of(path: str) -> str:
     if not path:
         return ""
     try:
-        return data.format_of(data.resolve_path(path), None)
+        return formats.format_of(formats.resolve_path(path), None)
     except RunnerError:  # the training data is gone or unreadable: its format stays unknown
         return ""
 
@@ -110,7 +110,7 @@ def _format_of(path: str) -> str:
 def reading(p: Any, trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The input's format and reader options, as the model's training run read its data.
 
-    The format: ``predict.input_format``, else told by the path (``data.format_of``), else the
+    The format: ``predict.input_format``, else told by the path (``formats.format_of``), else the
     training data's. The options: the training run's ``data.options`` (CSV header, separator)
     when the formats match, updated with ``predict.input_options``.
     """
@@ -118,7 +118,7 @@ def reading(p: Any, trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
     fmt = p.input_format
     if not fmt:
         try:
-            fmt = data.format_of(p.input, None)
+            fmt = formats.format_of(p.input, None)
         except RunnerError:
             if not trained_format:
                 raise RunnerError(f"predict.input={p.input}: cannot tell its format from the "

@@ -14,7 +14,8 @@ from runner import spark, tracking
 from runner.console import Progress
 from runner.errors import RunnerError
 from runner.pipeline import data as data_mod
-from runner.pipeline import evaluate, features, fitting, models
+from runner.pipeline import evaluate, features, fitting, formats, models, schema
+from runner.pipeline.labels import class_names_of, label_index_column
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -76,7 +77,7 @@ def build_pipeline(cfg: DictConfig, dataset: data_mod.Dataset | None = None
 def label_column(cfg: DictConfig, dataset: data_mod.Dataset | None) -> str:
     """The column holding class indices: the label itself, or its indexer's output."""
     if dataset is not None and dataset.indexed:
-        return data_mod.label_index_column(cfg.data)
+        return label_index_column(cfg.data)
     return str(cfg.data.label)
 
 
@@ -93,7 +94,7 @@ def label_indexer(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
 
     return StringIndexerModel.from_labels(
         dataset.class_names, inputCol=str(cfg.data.label),
-        outputCol=data_mod.label_index_column(cfg.data))
+        outputCol=label_index_column(cfg.data))
 
 
 def _params(stage: Any) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def with_class_names(cfg: DictConfig, dataset: data_mod.Dataset) -> DictConfig:
     """``cfg`` with data.class_names taken from the data when it names none and the label is
     indexed: logged with the run's config, they are what serve's ``label``, predict's
     ``predicted_label`` and the confusion matrix show, and a rerun keeps the class order."""
-    if data_mod.class_names_of(cfg.data) or not dataset.indexed:
+    if class_names_of(cfg.data) or not dataset.indexed:
         return cfg
     named = data_mod.settled(cfg)  # the schema read is written out: it stays with the names
     named.data.class_names = list(dataset.class_names)
@@ -193,7 +194,7 @@ def positive_index(cfg: DictConfig, dataset: data_mod.Dataset) -> int:
     positive = cfg.data.get("positive_class")
     if positive is None:
         return 1
-    names = data_mod.class_names_of(cfg.data)
+    names = class_names_of(cfg.data)
     if str(positive) in names:
         return names.index(str(positive))
     if not names and str(positive) in {str(c) for c in dataset.classes}:
@@ -211,7 +212,7 @@ def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
     thread, so there the data is prepared in the caller's thread, before it returns. A small
     input gets the quick JIT (``spark.quick_jit_below_mb``).
     """
-    session_future = spark.start_async(cfg.spark, data_mod.resolve_path(cfg.data.path))
+    session_future = spark.start_async(cfg.spark, formats.resolve_path(cfg.data.path))
 
     def load() -> tuple[SparkSession, data_mod.Dataset]:
         session = session_future.result()
@@ -241,7 +242,7 @@ def _log_inputs(cfg: DictConfig, config_yaml: str, overrides: list[str],
     tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
                          "data.split.seed": cfg.data.split.seed})
     if cfg.tracking.log_datasets:
-        tracking.log_dataset(dataset, cfg.data.name, data_mod.schema_of(cfg.data))
+        tracking.log_dataset(dataset, cfg.data.name, schema.schema_of(cfg.data))
 
 
 def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
@@ -258,7 +259,7 @@ def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
                                            positive_index(cfg, dataset))
     fig = None
     if cfg.evaluation.confusion_matrix:
-        fig = evaluate.confusion_figure(results["test"][1], data_mod.class_names_of(cfg.data),
+        fig = evaluate.confusion_figure(results["test"][1], class_names_of(cfg.data),
                                         "test split")
     return results, fig
 
@@ -286,7 +287,7 @@ def _evaluate_on_driver(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset,
 
 def _inputs(cfg: DictConfig) -> dict[str, str]:
     """The model's raw input columns and their Spark SQL types: data.schema without the label."""
-    return {c: t for c, t in data_mod.schema_of(cfg.data).items() if c != cfg.data.label}
+    return {c: t for c, t in schema.schema_of(cfg.data).items() if c != cfg.data.label}
 
 
 def _log_evaluation(cfg: DictConfig, results: dict[str, tuple[dict[str, float], Any]],
@@ -309,9 +310,9 @@ def log_fitted_model(cfg: DictConfig, fitted: Any, example: Any = None
     ``example``: input rows saved as the model's input example (``input_example``)."""
     if enum_value(cfg.tracking.log_models) == "none":
         return None
-    signature = tracking.signature(data_mod.schema_of(cfg.data), cfg.data.label)
+    signature = tracking.signature(schema.schema_of(cfg.data), cfg.data.label)
     return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
-                              _inputs(cfg), data_mod.class_names_of(cfg.data), example)
+                              _inputs(cfg), class_names_of(cfg.data), example)
 
 
 def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:

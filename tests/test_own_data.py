@@ -12,6 +12,9 @@ import pytest
 
 from runner.errors import RunnerError
 from runner.pipeline import data, features
+from runner.pipeline.formats import format_of
+from runner.pipeline.labels import class_names_of
+from runner.pipeline.schema import feature_columns, schema_of
 from tests.conftest import make_config
 from tests.datasets import write_sklearn
 
@@ -27,48 +30,48 @@ def test_csv_schema_inferred_and_penguin_config_left_out(tmp_path: Path) -> None
     """wine.csv read with the default data=penguins config: wine's 13 numeric columns as double,
     its string label as string; none of penguins' columns or class names come along."""
     cfg = _data(write_sklearn("wine", tmp_path))
-    schema = data.schema_of(cfg)
+    schema = schema_of(cfg)
     assert len(schema) == WINE_COLUMNS + 1
     assert set(schema.values()) == {"double", "string"}
     assert schema["label"] == "string"
     assert list(schema)[0] == "alcohol"
     assert not PENGUIN_COLUMNS & set(schema)
-    assert data.class_names_of(cfg) == []
+    assert class_names_of(cfg) == []
     # the penguin file itself keeps its listed schema and names
     lab = make_config([]).data
-    assert data.schema_of(lab)["Species"] == "int"
-    assert data.class_names_of(lab)[0] == "Adelie"
+    assert schema_of(lab)["Species"] == "int"
+    assert class_names_of(lab)[0] == "Adelie"
 
 
 def test_parquet_folder_inferred_from_metadata_with_overrides(tmp_path: Path) -> None:
     """A Parquet folder of part files: format from its files, types from pyarrow's metadata,
     integer label kept int; a listed entry overrides its type, a listed unknown column fails."""
     path = write_sklearn("iris", tmp_path, fmt="parquet", string_labels=False)
-    assert data.format_of(str(path), None) == "parquet"
-    schema = data.schema_of(_data(path, "+data.schema.sepal_length_cm=float"))
+    assert format_of(str(path), None) == "parquet"
+    schema = schema_of(_data(path, "+data.schema.sepal_length_cm=float"))
     assert schema == {"sepal_length_cm": "float", "sepal_width_cm": "double",
                       "petal_length_cm": "double", "petal_width_cm": "double", "label": "int"}
     with pytest.raises(RunnerError, match=r"'Species', 'petal'\] not found in .*iris; it has"):
-        data.schema_of(_data(path, "+data.schema.petal=double", "data.written_for=null"))
+        schema_of(_data(path, "+data.schema.petal=double", "data.written_for=null"))
 
 
 def test_format_inferred_from_name_folder_or_bytes(tmp_path: Path) -> None:
     parquet = write_sklearn("iris", tmp_path / "p", fmt="parquet")
     no_ending = tmp_path / "iris-data"
     no_ending.write_bytes((parquet / "part-00000.parquet").read_bytes())
-    assert data.format_of(str(no_ending), None) == "parquet"  # magic bytes PAR1
-    assert data.format_of("s3a://bucket/x.tsv.gz", None) == "csv"
-    assert data.format_of("/x/y.jsonl", None) == "json"
-    assert data.format_of("/x/y.parquet", "orc") == "orc"  # given wins
+    assert format_of(str(no_ending), None) == "parquet"  # magic bytes PAR1
+    assert format_of("s3a://bucket/x.tsv.gz", None) == "csv"
+    assert format_of("/x/y.jsonl", None) == "json"
+    assert format_of("/x/y.parquet", "orc") == "orc"  # given wins
     tsv = tmp_path / "t.tsv"
     tsv.write_text("a\tb\tlabel\n1\tx\t0\n")
-    assert data.schema_of(_data(tsv)) == {"a": "double", "b": "string", "label": "int"}  # tabs
+    assert schema_of(_data(tsv)) == {"a": "double", "b": "string", "label": "int"}  # tabs
     (parquet / "notes.csv").write_text("a\n1\n")
-    assert data.format_of(str(parquet), None) == "parquet"  # most files; check_files names the CSV
+    assert format_of(str(parquet), None) == "parquet"  # most files; check_files names the CSV
     with pytest.raises(RunnerError, match=r"1 file\(s\) that are not parquet data: notes.csv"):
         data.check_config(_data(parquet))
     with pytest.raises(RunnerError, match="set data.format"):
-        data.format_of("s3a://bucket/folder/", None)
+        format_of("s3a://bucket/folder/", None)
 
 
 def test_unknown_type_refused_before_spark_with_its_spark_name(tmp_path: Path) -> None:
@@ -122,7 +125,7 @@ def test_auto_trains_on_breast_cancer_parquet_with_missing_cells(spark, cfg_fact
                            missing=0.05)
     cfg = cfg_factory([f"data.path={cancer}", "data.label=label", "features=auto",
                        "data.missing=impute", "tracking.log_models=none"])
-    assert len(data.feature_columns(cfg.data)) == 30
+    assert len(feature_columns(cfg.data)) == 30
     result = train.run(cfg, [])
     assert result.metrics["accuracy"] > 0.8
     logged = mlflow.artifacts.load_text(f"runs:/{result.run_id}/config.yaml")

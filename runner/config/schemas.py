@@ -85,11 +85,11 @@ class SplitConfig:
 @dataclass
 class DataConfig:
     name: str = "penguins"
-    # Spark reader format; null: from the path's ending or a folder's files (data.format_of)
+    # Spark reader format; null: from the path's ending or a folder's files (formats.format_of)
     format: str | None = None
     path: str = PENGUINS
     options: dict[str, str] = field(default_factory=lambda: {"header": "true"})
-    # column -> Spark SQL type, overriding the type inferred from the source (data.schema_of)
+    # column -> Spark SQL type, overriding the type inferred from the source (schema.schema_of)
     schema: dict[str, str] = field(default_factory=dict)
     label: str = "Species"
     # Numeric labels 0..k-1 are class indices and these name them. Any other label (strings,
@@ -536,7 +536,7 @@ def _check_mlp(cfg: DictConfig) -> None:
         if key == "layers" and len(sizes) < 2:
             raise RunnerError(f"model.layers={list(sizes)}: needs at least the input and the "
                               "output layer")
-    from runner.pipeline.data import class_names_of
+    from runner.pipeline.labels import class_names_of
 
     layers, names = cfg.model.get("layers"), class_names_of(cfg.data)
     if layers is not None and names and layers[-1] != len(names):

@@ -9,7 +9,7 @@ A stage's ``inputCols`` may select columns by rule rather than by name (``featur
 ``{numeric: all}``, ``{categorical: all}`` (string columns), either with ``exclude: [...]``, or
 ``{exclude: [...]}`` alone (every feature column but those), and ``{outputs_of: <stage>}`` (an
 earlier stage's outputs); a list may mix names and rules. ``outputCols: {suffix: _x}`` names one
-output per input. Rules are resolved against ``data.schema_of`` minus the label. A stage
+output per input. Rules are resolved against ``schema.schema_of`` minus the label. A stage
 whose rules select nothing is left out, and so is its output wherever a later stage reads it.
 """
 
@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner.config.types import NUMERIC
 from runner.errors import RunnerError
 from runner.pipeline import stages
-from runner.pipeline.data import NUMERIC_TYPES, feature_columns, schema_of
+from runner.pipeline.schema import feature_columns, schema_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -32,7 +33,7 @@ OUTPUT_KEYS = ("outputCol", "outputCols")
 IMPUTER = "impute_missing"
 _built: dict[str, list[tuple[str, Any]]] = {}  # features and data config -> built stages
 _built_lock = threading.Lock()
-_NUMERIC = {*NUMERIC_TYPES, "short", "real"}
+_NUMERIC = {*NUMERIC, "short", "real"}
 RULE_KEYS = ("numeric", "categorical", "exclude", "outputs_of")
 
 

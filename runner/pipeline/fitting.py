@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.pipeline.data import schema_of
+from runner.pipeline.schema import schema_of
 
 if TYPE_CHECKING:
     from pyspark.ml import Estimator, Pipeline, PipelineModel

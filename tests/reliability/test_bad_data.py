@@ -22,7 +22,7 @@ from omegaconf import DictConfig, open_dict
 
 from runner import train
 from runner.errors import RunnerError
-from runner.pipeline import data
+from runner.pipeline import data, schema
 from tests.conftest import TEST_SPARK_OVERRIDES
 
 COLUMNS = ["Island", "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass", "Species"]
@@ -280,15 +280,15 @@ def test_every_accepted_type_name_is_one_spark_casts_to(spark) -> None:
     refuses are refused."""
     from pyspark.sql import functions as F
 
-    names, _ = data._atomic_type_names()
+    names, _ = schema._atomic_type_names()
     accepted = [*sorted(names), "decimal(10,2)", "decimal(5)", "varchar(3)", "char(2)"]
     for name in accepted:
-        data._check_type("c", name)
+        schema.check_type("c", name)
     spark.range(1).select(*[F.lit("1").try_cast(n).alias(str(i))
                             for i, n in enumerate(accepted)]).collect()
     for name in ("doubel", "float64", "array<int>"):
         with pytest.raises(RunnerError, match=f"data.schema.c: unknown Spark type '{name}'"):
-            data._check_type("c", name)
+            schema.check_type("c", name)
 
 
 def _cli(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:

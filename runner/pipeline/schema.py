@@ -1,0 +1,201 @@
+"""The columns a run reads and their Spark types, inferred without the JVM.
+
+CSV and JSON are sampled with pandas, Parquet and ORC read from pyarrow's metadata; listed
+``data.schema`` entries win. The column names and type names a config gives are checked here too,
+so a mistake is one line before Spark starts, not a parser traceback from the JVM.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+from typing import Any
+
+from runner.config.types import ALIASES
+from runner.errors import RunnerError, first_line
+from runner.pipeline.formats import data_files, format_of, is_data, resolve_path
+
+INFER_ROWS = 100_000  # CSV/JSON rows pandas reads to infer a local file's column types
+
+
+def schema_of(cfg: Any) -> dict[str, str]:
+    """Column -> Spark SQL type of the data a run reads: every column of the source in its order,
+    types inferred without the JVM (CSV and JSON sampled with pandas, Parquet and ORC from
+    pyarrow's metadata), listed ``data.schema`` entries winning. A remote or Avro source is not
+    inferred: there ``data.schema`` lists the columns read. Cached per process.
+    """
+    listed = {str(c): str(t) for c, t in (cfg.schema or {}).items()}
+    inferred = _inferred_of(cfg)
+    if inferred is None:
+        if not listed:
+            raise RunnerError(
+                f"data.schema: runner cannot read the columns of {cfg.path} before Spark "
+                "starts; list them: data.schema={column: type, ...}"
+            )
+        return listed
+    if not own_file(cfg):  # entries for another file's columns are left out, the user's kept
+        listed = {c: t for c, t in listed.items() if c in inferred}
+    missing = [c for c in listed if c not in inferred]
+    if missing:
+        raise RunnerError(
+            f"data.schema: column(s) {missing} not found in {cfg.path}; it has {list(inferred)}"
+        )
+    return {c: listed.get(c, t) for c, t in inferred.items()}
+
+
+def feature_columns(cfg: Any) -> list[str]:
+    """The input columns a prediction request must carry: the schema minus the label."""
+    return [c for c in schema_of(cfg) if c != cfg.label]
+
+
+def own_file(cfg: Any) -> bool:
+    """Whether the data config's ``schema`` and ``class_names`` describe ``data.path``: it is
+    ``data.written_for`` (or that is null), or it has at least half the columns ``data.schema``
+    lists (a copy or variant of that data: a listed column it lacks is named as missing; a few
+    ``+data.schema.<column>`` entries for another data set do not make it one).
+    ``runner data.path=wine.csv`` with the default penguins config must not read wine with the
+    penguin columns and class names."""
+    written_for = cfg.get("written_for")
+    if not written_for or written_for == cfg.path:
+        return True
+    try:
+        if resolve_path(str(written_for)) == resolve_path(str(cfg.path)):
+            return True
+        inferred = _inferred_of(cfg)
+    except RunnerError:  # a missing or unreadable file: data.check_config names it
+        return True
+    listed = set(cfg.schema or {})
+    return inferred is None or 2 * len(listed & set(inferred)) >= len(listed)
+
+
+def reader_options(cfg: Any) -> dict[str, str]:
+    """``data.options``, plus a tab separator for ``.tsv`` data given none."""
+    options = {str(k): str(v) for k, v in (cfg.options or {}).items()}
+    if "sep" not in options and "delimiter" not in options:
+        path = resolve_path(str(cfg.path))
+        local = os.path.isdir(path) and "://" not in path
+        names = data_files(path, "csv")[:1] if local else [path]
+        if names and is_data(names[0], (".tsv",)):
+            options["sep"] = "\t"
+    return options
+
+
+def quoted(column: str) -> str:
+    """A column name for Spark's column parser: dots and other characters taken literally."""
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _inferred_of(cfg: Any) -> dict[str, str] | None:
+    options = tuple(sorted(reader_options(cfg).items()))
+    found = _inferred(resolve_path(str(cfg.path)), cfg.format, options, str(cfg.label))
+    return None if found is None else dict(found)
+
+
+@functools.lru_cache(maxsize=64)
+def _inferred(path: str, given_format: str | None, options: tuple[tuple[str, str], ...],
+              label: str) -> tuple[tuple[str, str], ...] | None:
+    inferred = _infer(path, format_of(path, given_format), dict(options), label)
+    return None if inferred is None else tuple(inferred.items())
+
+
+def _infer(path: str, data_format: str, options: dict[str, str], label: str
+           ) -> dict[str, str] | None:
+    """Column -> Spark type of a local source, None where that needs Spark."""
+    if "://" in path or data_format not in ("csv", "json", "parquet", "orc"):
+        return None
+    files_ = data_files(path, data_format)
+    if not files_:
+        raise RunnerError(f"data.path: {path} holds no {data_format} files")
+    try:
+        kinds = _read_kinds(files_[0], data_format, options)
+    except Exception as exc:  # a file pandas or pyarrow cannot parse: Spark could not either
+        raise RunnerError(f"data.path: cannot read {files_[0]} as {data_format}: "
+                          f"{first_line(exc)}") from exc
+    return {c: _spark_type(k, c == label) for c, k in kinds.items()}
+
+
+def _spark_type(kind: str, is_label: bool) -> str:
+    """Numbers are read as double, as ML stages take them (and as the lab casts them): a
+    serving request may then send 210 or 210.5 alike. An integer label stays int (class
+    indices). Everything else (text, booleans, dates) is read as a string, a category."""
+    if kind in "iu":
+        return "int" if is_label else "double"
+    return "double" if kind == "f" else "string"
+
+
+def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[str, str]:
+    """Column -> numpy kind letter (i, u: integers, f: floating, else text) of one data file."""
+    if data_format in ("parquet", "orc"):
+        import pyarrow as pa
+        import pyarrow.orc
+        import pyarrow.parquet
+
+        schema = (pyarrow.parquet.read_schema(file) if data_format == "parquet"
+                  else pyarrow.orc.ORCFile(file).schema)
+        return {f.name: "i" if pa.types.is_integer(f.type) else
+                "f" if pa.types.is_floating(f.type) or pa.types.is_decimal(f.type) else "O"
+                for f in schema}
+    import pandas as pd
+
+    if data_format == "json":
+        frame = pd.read_json(file, lines=True, nrows=INFER_ROWS)
+    else:
+        header = options.get("header", "false").lower() == "true"
+        null = [options["nullValue"]] if "nullValue" in options else None
+        frame = pd.read_csv(file, sep=options.get("sep", options.get("delimiter", ",")),
+                            header=0 if header else None, nrows=INFER_ROWS, na_values=null,
+                            quotechar=options.get("quote", '"')[:1] or '"')
+        if not header:  # Spark's names for a file without a header
+            frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
+    return {str(c): frame[c].dtype.kind for c in frame.columns}
+
+
+def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
+    """The column type names Spark's DDL parser takes, read from pyspark itself (no JVM).
+
+    pyspark parses DDL strings in the JVM only, so the names come from its type classes: the JSON
+    names (``integer``, ``long``) and the SQL names (``int``, ``bigint``), plus its own patterns
+    for the parameterized ones (``decimal(10,2)``, ``varchar(20)``).
+    """
+    from pyspark.sql import types as T
+
+    names = set(T._all_mappable_types)
+    for cls in T._all_mappable_types.values():
+        try:
+            names.add(cls().simpleString())
+        except TypeError:  # a type that needs arguments
+            continue
+    names -= {"interval", "void", "decimal(10,0)"}  # Spark casts no value to these
+    precision_only = re.compile(r"decimal\(\s*\d+\s*\)")  # Spark's parser takes it too
+    patterns = (T._FIXED_DECIMAL, T._LENGTH_CHAR, T._LENGTH_VARCHAR, precision_only)
+    return frozenset(names), patterns
+
+
+def check_name(column: str) -> None:
+    """Spark ML stages look their input columns up by a parsed name: ``a.b`` is taken as field
+    ``b`` of a struct ``a`` (FIELD_NOT_FOUND while fitting). runner reads such a column, but no
+    stage could use it, so it is refused before the JVM starts."""
+    bad = sorted({ch for ch in column if ch in ".`"})
+    if bad:
+        raise RunnerError(
+            f"data.schema: column {column!r}: Spark ML stages cannot read a name holding "
+            f"{' or '.join(map(repr, bad))}; rename the column in the data (spaces and other "
+            "characters are fine)"
+        )
+
+
+def check_type(column: str, type_: str) -> None:
+    """A schema type Spark does not know fails here, not as a parser traceback from the JVM."""
+    names, patterns = _atomic_type_names()
+    name = type_.strip().lower()
+    if name in names or any(p.fullmatch(name) for p in patterns):
+        return
+    close = [ALIASES[name]] if name in ALIASES else difflib.get_close_matches(
+        name, sorted(names), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise RunnerError(
+        f"data.schema.{column}: unknown Spark type {type_!r}; {hint}valid: "
+        f"{', '.join(sorted(names))}, decimal(p,s), char(n), varchar(n)"
+    )
