@@ -24,8 +24,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from runner.config import schemas
-from runner.config.schemas import register_configs
+from runner.config import check, describe_omegaconf_error, nearest, register_configs
 from runner.console import say
 from runner.errors import RunnerError
 
@@ -87,7 +86,7 @@ def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
     def wrapped(cfg: DictConfig) -> Any:
         try:
             launch_relative(cfg)
-            schemas.check(cfg)  # before anything starts: a JVM, an MLflow run
+            check(cfg)  # before anything starts: a JVM, an MLflow run
             return fn(cfg)
         except RunnerError as exc:
             if _is_multirun():
@@ -138,9 +137,9 @@ class ConfigCheck(Callback):
 
         try:  # the sweep's values aside; each trial checks its own config when it starts
             launch_relative(config, config.hydra)  # before the sweep's callback reads it
-            schemas.check(config)
+            check(config)
             features.check(config.features, config.data)
-            models.check(config.model)
+            models.check(config.model, config.data)
         except RunnerError as exc:
             say(f"runner: error: {exc}", logging.ERROR)
             sys.exit(1)
@@ -164,7 +163,7 @@ def one_line(exc: BaseException) -> str:
     if override and lines and override not in lines[0]:
         lines[0] = f"Error parsing override {override!r}: {lines[0]}"
     if cause is not None and cause is not exc:
-        lines.append(schemas.describe_omegaconf_error(cause))
+        lines.append(describe_omegaconf_error(cause))
     return " ".join(lines) or type(exc).__name__
 
 
@@ -177,7 +176,7 @@ def _suggest(error: OmegaConfBaseException) -> str | None:
         return None
     prefix, _, key = full_key.rpartition(".")
     names = [f.name for f in dataclasses.fields(schema)]
-    return schemas._nearest(key, names, f"{prefix}." if prefix else "")
+    return nearest(key, names, f"{prefix}." if prefix else "")
 
 
 @contextmanager

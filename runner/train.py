@@ -51,7 +51,7 @@ def check(cfg: DictConfig) -> None:
     """Every check that needs neither a JVM nor data: classes, parameter names, paths."""
     data_mod.check_config(cfg.data)
     features.check(cfg.features, cfg.data)
-    models.check(cfg.model)
+    models.check(cfg.model, cfg.data)
 
 
 def build_pipeline(cfg: DictConfig, dataset: data_mod.Dataset | None = None
@@ -169,7 +169,7 @@ def metric_names(cfg: DictConfig, dataset: data_mod.Dataset, classifier: Any) ->
     """The metrics a run logs: evaluation.metrics, the primary, and on two-class data
     BINARY_METRICS (evaluation.binary_metrics; logLoss only for a model with probabilities).
     Raises RunnerError for an asked metric the data or the model cannot give."""
-    from runner.config.schemas import BINARY_METRICS
+    from runner.config import BINARY_METRICS
 
     n_classes = models.class_count(dataset.classes)
     has_probability = classifier.hasParam("probabilityCol")

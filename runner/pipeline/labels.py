@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from runner.config.enums import value_of
 from runner.errors import RunnerError
 from runner.pipeline.schema import own_file, quoted, schema_of
 
@@ -57,7 +58,7 @@ def label_classes(clean: DataFrame, values: list[Any], cfg: Any
     counts = _label_counts(clean, label)
     if names and sorted(names) != sorted(counts):
         raise RunnerError(_names_mismatch(label, values, names, list(counts)))
-    order = names or _ordered(counts, _enum_value(cfg.get("label_order", "frequencyDesc")))
+    order = names or _ordered(counts, value_of(cfg.get("label_order", "frequencyDesc")))
     typed = {text: value for text, (value, _) in counts.items()}
     return list(range(len(order))), order, [typed[n] for n in order]
 
@@ -102,7 +103,3 @@ def _names_mismatch(label: str, values: list[Any], names: list[str], texts: list
     missing = sorted(set(texts) - set(names))[:_SHOWN]
     return (f"data: label {label!r} has values {shown} but data.class_names is {names} "
             f"(not naming {missing}): {hint}")
-
-
-def _enum_value(value: Any) -> str:
-    return str(value.value) if hasattr(value, "value") else str(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from runner.errors import RunnerError
 from runner.pipeline import stages
+from runner.pipeline.labels import class_names_of
 
 # keys of a model config that runner reads itself; everything else is a Spark parameter
 MODEL_KEYS = frozenset({"binary_only", "hidden_layers", "ovr_parallelism"})
@@ -23,8 +24,9 @@ def _spark_spec(cfg: Any) -> dict[str, Any]:
     return {k: v for k, v in stages.plain(cfg).items() if k not in MODEL_KEYS}
 
 
-def check(cfg: Any) -> None:
-    """Check that the model is a classifier and its parameter names and types (no JVM needed)."""
+def check(cfg: Any, data: Any) -> None:
+    """Check that the model is a classifier, its parameter names and types, and an MLP's
+    ``layers`` against ``data.class_names`` (no JVM needed)."""
     from pyspark.ml.classification import Classifier
 
     spec = _spark_spec(cfg)
@@ -34,6 +36,17 @@ def check(cfg: Any) -> None:
     hidden = cfg.get("hidden_layers")
     if hidden is not None and not all(isinstance(n, int) and n > 0 for n in hidden):
         raise RunnerError(f"model.hidden_layers={list(hidden)}: need positive layer sizes")
+    _check_output_layer(cfg, data)
+
+
+def _check_output_layer(cfg: Any, data: Any) -> None:
+    """An MLP's fixed ``layers`` must end in the class count when data.class_names tells it (the
+    data may not be read yet: ``_mlp_layers`` checks both ends again at build time)."""
+    layers = cfg.get("layers") if str(cfg.get("_target_", "")) == MLP else None
+    names = class_names_of(data)
+    if layers is not None and names and layers[-1] != len(names):
+        raise RunnerError(f"model.layers={list(layers)}: the last layer must be the number of "
+                          f"classes, {len(names)} (data.class_names)")
 
 
 def class_count(classes: list[int]) -> int:

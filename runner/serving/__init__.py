@@ -28,7 +28,7 @@ from importlib.resources import files
 from typing import Any, TypeVar, cast
 
 from runner import __version__, console, tracking
-from runner.config import schemas
+from runner.config import check_serving
 from runner.errors import RunnerError, first_line
 from runner.serving import scorers, scoring
 from runner.serving.scoring import ModelInfo, Response
@@ -482,7 +482,7 @@ def _batches(queue: list[Queued]) -> Iterator[list[Queued]]:
 
 def main(cfg: Any) -> None:
     """Entry point of ``runner serve``: load the model, print what is served, serve until killed."""
-    schemas.check_serving(cfg.serving)
+    check_serving(cfg.serving)
     app, model = load_app(cfg)
     sock = bind(cfg.serving.host, cfg.serving.port, cfg.serving.workers > 1)
     workers = cfg.serving.workers

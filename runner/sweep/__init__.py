@@ -28,7 +28,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking, train
-from runner.config.schemas import BINARY_METRICS
+from runner.config import BINARY_METRICS
 from runner.errors import RunnerError, first_line
 from runner.sweep import report as sweep_report
 

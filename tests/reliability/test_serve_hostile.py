@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from runner import serving
-from runner.config import schemas
+from runner.config import check_serving
 from runner.errors import RunnerError
 from runner.serving import scoring
 from tests.conftest import LAB_REQUEST
@@ -420,8 +420,8 @@ def test_serving_keys_out_of_range_are_refused_naming_the_key(key: str, value: f
     serving = Serving()
     setattr(serving, key, value)
     with pytest.raises(RunnerError, match=rf"^serving\.{key}={value} is out of range"):
-        schemas.check_serving(serving)
-    schemas.check_serving(Serving())
+        check_serving(serving)
+    check_serving(Serving())
 
 
 def test_an_out_of_range_port_is_one_line_before_anything_loads(tmp_path: Path) -> None:
