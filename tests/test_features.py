@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from runner import train
-from runner.pipeline import data, features
+from runner.pipeline import column_rules, data, features
 from tests.conftest import make_config, repo_root
 from tests.test_models import FAST, predictions, request_frame, train_log_load
 
@@ -46,5 +46,5 @@ def test_impute_lets_string_indexers_keep_nulls(spark: Any, missing: str,
 
 def test_numeric_columns_are_the_imputed_ones() -> None:
     cfg = make_config()
-    assert features.numeric_columns(cfg.data) == [
+    assert column_rules.numeric_columns(cfg.data) == [
         "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import RunnerError
-from runner.pipeline import data, features
+from runner.pipeline import column_rules, data, features
 from runner.pipeline.formats import format_of
 from runner.pipeline.labels import class_names_of
 from runner.pipeline.schema import feature_columns, schema_of
@@ -89,7 +89,7 @@ def test_rules_resolve_against_the_schema(tmp_path: Path) -> None:
                     "2,blue,1.5,square,12,b\n")
     cfg = make_config([f"data.path={path}", "data.label=label", "features=auto",
                        "+features.stages.assemble_numbers.inputCols.exclude=[id]"])
-    stages_ = dict(features.resolved(cfg.features, cfg.data))
+    stages_ = dict(column_rules.resolved(cfg.features, cfg.data))
     assert stages_["index_strings"]["inputCols"] == ["colour", "shape"]
     assert stages_["index_strings"]["outputCols"] == ["colour_index", "shape_index"]
     assert stages_["onehot_strings"]["inputCols"] == ["colour_index", "shape_index"]
@@ -100,9 +100,9 @@ def test_rules_resolve_against_the_schema(tmp_path: Path) -> None:
 
     wine = make_config([f"data.path={write_sklearn('wine', tmp_path)}", "data.label=label",
                         "features=auto"])
-    names = [name for name, _ in features.resolved(wine.features, wine.data)]
+    names = [name for name, _ in column_rules.resolved(wine.features, wine.data)]
     assert names == ["assemble_numbers", "scale_numbers", "assembler"]
-    assert dict(features.resolved(wine.features, wine.data))["assembler"]["inputCols"] == [
+    assert dict(column_rules.resolved(wine.features, wine.data))["assembler"]["inputCols"] == [
         "scaled_numeric_features"]
 
     bad = make_config([f"data.path={path}", "data.label=label", "features=auto",
