@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import console, spark, tracking
-from runner.errors import RunnerError, first_line
-from runner.pipeline import data, inputs
+from runner.errors import RunnerError
+from runner.pipeline import inputs
 from runner.serving.scorers import spark_reason
 from runner.spark import output
 from runner.train import enum_value
@@ -51,11 +51,11 @@ def run(cfg: Any) -> PredictResult:
     signature = tracking.model_inputs(model.local_path)
     trained = tracking.run_config(model.run_id).get("data") or {}
     labels = [str(c) for c in trained.get("class_names") or []] if p.label_col else []
-    fmt, options = reading(p, trained)
+    fmt, options = inputs.reading(p.input, p.input_format, p.input_options, trained)
     console.out(f"scoring {p.input} ({fmt}) with {model.uri} (run {model.run_id}) on Spark")
     session = spark.get_session(cfg.spark, p.input)
     start = time.perf_counter()
-    frame = read_input(session, p.input, fmt, options)
+    frame = inputs.read(session, p.input, fmt, options)
     pipeline = tracking.load_spark_model(model.local_path)
     prepared = inputs.prepare(frame, signature, inputs.null_unsafe_columns(pipeline))
     scored = score(pipeline, frame, prepared.columns, labels, p.label_col)
@@ -84,46 +84,6 @@ def check(p: Any) -> str:
     if local_out is not None and os.path.exists(local_out) and mode == "errorifexists":
         raise output.exists_error(p.output)
     return mode
-
-
-def _format_of(path: str) -> str:
-    """The format the training run read ``path`` as when its config left data.format null
-    (told by the path then, as now); empty when the path says nothing."""
-    if not path:
-        return ""
-    try:
-        return data.format_of(data.resolve_path(path), None)
-    except RunnerError:  # the training data is gone or unreadable: its format stays unknown
-        return ""
-
-
-def reading(p: Any, trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """The input's format and reader options, as the model's training run read its data.
-
-    The format: ``predict.input_format``, else told by the path (``data.format_of``), else the
-    training data's. The options: the training run's ``data.options`` (CSV header, separator)
-    when the formats match, updated with ``predict.input_options``.
-    """
-    trained_format = str(trained.get("format") or _format_of(str(trained.get("path") or "")))
-    fmt = p.input_format
-    if not fmt:
-        try:
-            fmt = data.format_of(p.input, None)
-        except RunnerError:
-            if not trained_format:
-                raise RunnerError(f"predict.input={p.input}: cannot tell its format from the "
-                                  "path: set predict.input_format (csv, parquet, ...)") from None
-            fmt = trained_format
-    options = dict(trained.get("options") or {}) if fmt == trained_format else {}
-    options.update({str(k): str(v) for k, v in (p.input_options or {}).items()})
-    return str(fmt), options
-
-
-def read_input(session: Any, path: str, fmt: str, options: dict[str, str]) -> Any:
-    try:
-        return session.read.format(fmt).options(**options).load(path)
-    except Exception as exc:  # AnalysisException for a missing path or unknown format
-        raise RunnerError(f"predict.input={path} ({fmt}): {first_line(exc)}") from exc
 
 
 def score(pipeline: Any, frame: Any, columns: list[Any], class_names: list[str],

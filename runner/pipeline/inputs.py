@@ -1,19 +1,24 @@
-"""A batch input made fit for a fitted pipeline: cast to the model's signature types and guarded.
+"""A batch input made fit for a fitted pipeline: read as the model's training run read its data,
+cast to the model's signature types and guarded.
 
-Spark would score a value that does not cast as null, and fail on a null the pipeline does not
-handle with a JVM stack trace. Here each such value stops the job with a marker naming the check
-that fired, and ``explain`` turns the marker into one line naming the column, the row and the
-value. Everything is lazy: the checks run inside the job that writes the output.
+A user's ``new.csv`` comes with no reader options: the format and options (CSV header,
+separator) the training run used are taken from its logged config. Spark would score a value
+that does not cast as null, and fail on a null the pipeline does not handle with a JVM stack
+trace: here each such value stops the job with a marker naming the check that fired, and
+``explain`` turns the marker into one line naming the column, the row and the value. Everything
+is lazy: the checks run inside the job that writes the output.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from runner.config.types import SPARK_TYPES
-from runner.errors import RunnerError
+from runner.errors import RunnerError, first_line
+from runner.pipeline import data
 
 _GUARD = "runner-invalid-input:"
 _GUARD_RE = re.compile(re.escape(_GUARD) + r"(\d+)")
@@ -33,6 +38,49 @@ class Check:
 class Prepared:
     columns: list[Any]  # every input column, the model's cast and guarded
     checks: list[Check]
+
+
+def reading(path: str, input_format: str | None, input_options: Mapping[str, Any] | None,
+            trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The format and reader options of the input at ``path`` (``predict.input``), as the
+    model's training run (``trained``: its logged data config) read its data.
+
+    The format: ``input_format``, else told by the path (``data.format_of``), else the training
+    data's. The options: the training run's ``data.options`` (CSV header, separator) when the
+    formats match, updated with ``input_options``.
+    """
+    trained_format = str(trained.get("format") or _format_of(str(trained.get("path") or "")))
+    fmt = input_format
+    if not fmt:
+        try:
+            fmt = data.format_of(path, None)
+        except RunnerError:
+            if not trained_format:
+                raise RunnerError(f"predict.input={path}: cannot tell its format from the "
+                                  "path: set predict.input_format (csv, parquet, ...)") from None
+            fmt = trained_format
+    options = dict(trained.get("options") or {}) if fmt == trained_format else {}
+    options.update({str(k): str(v) for k, v in (input_options or {}).items()})
+    return str(fmt), options
+
+
+def _format_of(path: str) -> str:
+    """The format the training run read ``path`` as when its config left data.format null
+    (told by the path then, as now); empty when the path says nothing."""
+    if not path:
+        return ""
+    try:
+        return data.format_of(data.resolve_path(path), None)
+    except RunnerError:  # the training data is gone or unreadable: its format stays unknown
+        return ""
+
+
+def read(session: Any, path: str, fmt: str, options: dict[str, str]) -> Any:
+    """The input as a DataFrame (lazily); a path or format Spark refuses is one line."""
+    try:
+        return session.read.format(fmt).options(**options).load(path)
+    except Exception as exc:  # AnalysisException for a missing path or unknown format
+        raise RunnerError(f"predict.input={path} ({fmt}): {first_line(exc)}") from exc
 
 
 def null_unsafe_columns(pipeline: Any) -> set[str]:
