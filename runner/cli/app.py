@@ -25,7 +25,7 @@ from runner.errors import RunnerError
 TASKS = ("train", "serve", "predict", "reproduce")
 
 
-def is_multirun() -> bool:
+def _is_multirun() -> bool:
     return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
 
 
@@ -45,7 +45,7 @@ def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
             schemas.check(cfg)  # before anything starts: a JVM, an MLflow run
             return fn(cfg)
         except RunnerError as exc:
-            if is_multirun():
+            if _is_multirun():
                 raise
             console.error(str(exc))
             sys.exit(1)
@@ -60,7 +60,7 @@ def train_task(cfg: DictConfig) -> float | tuple[float, ...]:
     from runner import report, sweep, train
 
     overrides = list(HydraConfig.get().overrides.task)
-    active = sweep.current() if is_multirun() else None
+    active = sweep.current() if _is_multirun() else None
     if active is not None:  # a child run of the sweep's parent; progress comes from the callback
         return active.trial(cfg, overrides)
     result = train.run(cfg, overrides)
