@@ -6,13 +6,12 @@ schemas, trained again as a new run tagged with the source run, and the metrics 
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from runner import report, tracking, train
+from runner import console, report, tracking, train
 from runner.config.schemas import RunnerConfig
 from runner.errors import RunnerError
 
@@ -66,19 +65,20 @@ def reproduce(run_id: str, overrides: list[str]) -> bool:
         [*source.overrides, *overrides],
         extra_tags={tracking.TAG_PREFIX + "reproduced_from": run_id},
     )
-    print(report.summary(result))
+    console.out(report.summary(result))
     new_run = tracking.fetch_run(result.run_id)
     rows = compare(source.metrics, new_run.metrics)
     matched = all(abs(new - old) <= TOLERANCE for _, old, new in rows)
-    print(f"\n{'metric':<26}{'source':>10}{'now':>10}")
+    console.out(f"\n{'metric':<26}{'source':>10}{'now':>10}")
     for name, old, new in rows:
-        print(
+        console.out(
             f"{name:<26}{old:>10.4f}{new:>10.4f}"
             f"{'' if abs(new - old) <= TOLERANCE else '  differs'}"
         )
     for warning in differences(source, new_run):
-        print(f"warning: {warning}")
-    print(f"reproduced {run_id} as {result.run_id}: metrics {'match' if matched else 'DIFFER'}")
+        console.out(f"warning: {warning}")
+    verdict = "match" if matched else "DIFFER"
+    console.out(f"reproduced {run_id} as {result.run_id}: metrics {verdict}")
     return matched
 
 
@@ -93,10 +93,10 @@ def _override_value(overrides: list[str], key: str) -> Any:
 def main(args: list[str]) -> int:
     """CLI entry: exit 0 when the metrics match, 3 when they differ, 1 on a user error."""
     if not args or args[0].startswith("-") or "=" in args[0]:
-        print(USAGE, file=sys.stderr)
+        console.say(USAGE)
         return 2
     try:
         return 0 if reproduce(args[0], args[1:]) else MISMATCH_EXIT
     except RunnerError as exc:
-        print(f"runner: error: {exc}", file=sys.stderr)
+        console.error(str(exc))
         return 1

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli
+from runner import console
+from runner.cli import app, completion, launch_paths
 
 
 def completions(cwd: Path, *lines: str) -> list[list[str]]:
@@ -57,7 +58,7 @@ def test_completion_after_a_task_verb_offers_that_tasks_keys(tmp_path: Path) -> 
         ("runner predict predict.inp", None, "predict", [], "runner predict.inp"),
         ("runner  serve  serving.port=1 ", 20, "serve", [], "runner  serving.port=1 "),
         ("runner pr", None, "train", ["predict"], "runner pr"),
-        ("runner ", None, "train", list(cli.TASKS), "runner "),
+        ("runner ", None, "train", list(app.TASKS), "runner "),
         ("runner model.maxIter=5 pre", None, "train", [], "runner model.maxIter=5 pre"),
     ],
 )
@@ -66,10 +67,10 @@ def test_completion_line_loses_the_verb(monkeypatch: pytest.MonkeyPatch, line: s
                                         left: str) -> None:
     monkeypatch.setenv("COMP_LINE", line)
     monkeypatch.setenv("COMP_POINT", str(len(line) if point is None else point))
-    assert cli._completion(["-sc", "query=bash"]) == (task, verbs)
+    assert completion.query(["-sc", "query=bash"]) == (task, verbs)
     assert os.environ["COMP_LINE"] == left
     assert int(os.environ["COMP_POINT"]) <= len(left)
-    assert cli._completion(["model.maxIter=5"]) is None  # no query: nothing changes
+    assert completion.query(["model.maxIter=5"]) is None  # no query: nothing changes
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_completion_line_loses_the_verb(monkeypatch: pytest.MonkeyPatch, line: s
      ("runs:/abc/model", False), ("", False)],
 )
 def test_which_paths_mean_the_launch_directory(value: str, launch_relative: bool) -> None:
-    assert cli._is_relative_path(value) is launch_relative
+    assert launch_paths.is_relative_path(value) is launch_relative
 
 
 @pytest.mark.parametrize(
@@ -92,7 +93,7 @@ def test_which_paths_mean_the_launch_directory(value: str, launch_relative: bool
      ("databricks", "databricks"), ("postgresql://u@127.0.0.1/db", "postgresql://u@127.0.0.1/db")],
 )
 def test_tracking_uris_resolved_against_the_launch_directory(uri: str, resolved: str) -> None:
-    assert cli._launch_uri(uri, "/launch") == resolved
+    assert launch_paths.launch_uri(uri, "/launch") == resolved
 
 
 def test_say_prints_once_and_writes_the_job_log(tmp_path: Path,
@@ -100,10 +101,10 @@ def test_say_prints_once_and_writes_the_job_log(tmp_path: Path,
     root = logging.getLogger()
     file_handler = logging.FileHandler(tmp_path / "runner.log")
     file_handler.setFormatter(logging.Formatter("[%(name)s][%(levelname)s] - %(message)s"))
-    console = logging.StreamHandler(sys.stdout)  # as Hydra's job logging has one
+    echo = logging.StreamHandler(sys.stdout)  # as Hydra's job logging has one
     level = root.level
     root.addHandler(file_handler)
-    root.addHandler(console)
+    root.addHandler(echo)
     root.setLevel(logging.INFO)
     try:
         console.Progress(enabled=True).step("load data")
@@ -111,7 +112,7 @@ def test_say_prints_once_and_writes_the_job_log(tmp_path: Path,
         console.say("runner: error: bad", logging.ERROR)
     finally:
         root.removeHandler(file_handler)
-        root.removeHandler(console)
+        root.removeHandler(echo)
         root.setLevel(level)
         file_handler.close()
     out, err = capsys.readouterr()

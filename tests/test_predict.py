@@ -1,7 +1,9 @@
 """``runner predict``: batch scoring of a small generated parquet on the session's Spark, and the
 errors for a missing input, missing columns, an existing output and an unknown model; a raw CSV
 read as the model's training data was (header, text cast to the model's types), a null row and a
-value that is no number named in one line, and failed writes that leave no output behind."""
+value that is no number named in one line, and failed writes that leave no output behind. The
+pure parts (the format and options an input is read with, the atomic write's publish) without a
+JVM."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import pytest
 
 from runner import predict
 from runner.errors import RunnerError
+from runner.pipeline import inputs
+from runner.spark import output
 from tests.conftest import LAB_REQUEST, TEST_SPARK_OVERRIDES, make_config
 from tests.serving_support import Store, trained_store
 
@@ -189,3 +193,58 @@ def test_cli_predicts_a_raw_csv_with_no_extra_keys(store: Store, tmp_path: Path)
     # predict's lines are in the job's log too (Hydra's <run dir>/runner.log)
     logs = list((tmp_path / "outputs").rglob("runner.log"))
     assert any("scored 2 rows from new.csv" in log.read_text() for log in logs), logs
+
+
+# The pure parts of the input reading and the atomic write: no JVM, no store.
+
+TRAINED_CSV = {"path": "/gone/train.csv", "format": "csv", "options": {"header": "true"}}
+
+
+@pytest.mark.parametrize(
+    ("path", "input_format", "input_options", "expected"),
+    [("new.csv", None, {}, ("csv", {"header": "true"})),  # the training run's options
+     ("new.csv", None, {"sep": ";"}, ("csv", {"header": "true", "sep": ";"})),
+     ("new.parquet", None, {}, ("parquet", {})),  # another format: not the CSV options
+     ("s3a://bucket/new", None, {}, ("csv", {"header": "true"})),  # no name: the trained one
+     ("new.parquet", "csv", {}, ("csv", {"header": "true"}))],
+)
+def test_input_is_read_as_the_training_run_read_its_data(
+        path: str, input_format: str | None, input_options: dict[str, str],
+        expected: tuple[str, dict[str, str]]) -> None:
+    assert inputs.reading(path, input_format, input_options, TRAINED_CSV) == expected
+
+
+def test_an_input_whose_format_nothing_tells_is_one_line() -> None:
+    with pytest.raises(RunnerError, match="new: cannot tell its format.*predict.input_format"):
+        inputs.reading("s3a://bucket/new", None, {}, {})
+
+
+@pytest.mark.parametrize(
+    ("path", "local"),
+    [("out.parquet", "out.parquet"), ("/abs/out", "/abs/out"), ("file:/abs/out", "/abs/out"),
+     ("file:rel/out", "rel/out"), ("s3a://bucket/out", None), ("hdfs://nn/out", None)],
+)
+def test_only_local_outputs_are_written_through_a_temp(path: str, local: str | None) -> None:
+    assert output.local_path(path) == local
+
+
+def test_publish_moves_a_finished_write_into_place(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+
+    def finished(name: str) -> str:
+        temp = tmp_path / f".out.runner-tmp-{name}"
+        temp.mkdir()
+        (temp / f"part-{name}.parquet").write_text(name)
+        (temp / "_SUCCESS").write_text("")
+        return str(temp)
+
+    output.publish(finished("a"), str(target), "errorifexists")  # nothing there: a rename
+    output.publish(finished("b"), str(target), "append")  # the new data files join
+    assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-a.parquet",
+                                                        "part-b.parquet"]
+    output.publish(finished("c"), str(target), "overwrite")  # the old output replaced whole
+    assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-c.parquet"]
+    # the old output set aside is gone; an append's emptied temp is write_atomically's to remove
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.runner-tmp-b", "out"]
+    with pytest.raises(RunnerError, match="appeared while scoring"):
+        output.publish(finished("d"), str(target), "errorifexists")
