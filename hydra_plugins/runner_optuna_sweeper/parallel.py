@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
+
+from runner.compat import hydra as compat_hydra
 
 from .compose import SweepComposer
 
@@ -47,12 +48,9 @@ class _PerThreadHydraConfig:
 
 @contextmanager
 def per_thread_hydra_config() -> Iterator[None]:
-    original = HydraConfig.instance()
-    Singleton._instances[HydraConfig] = _PerThreadHydraConfig(original.cfg)  # type: ignore[assignment]
-    try:
+    with compat_hydra.singleton_replaced(HydraConfig,
+                                         _PerThreadHydraConfig(HydraConfig.instance().cfg)):
         yield
-    finally:
-        Singleton._instances[HydraConfig] = original
 
 
 class JobPool:

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
+from runner.compat import pyspark as compat_pyspark
 from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
@@ -313,17 +314,16 @@ def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
     names (``integer``, ``long``) and the SQL names (``int``, ``bigint``), plus its own patterns
     for the parameterized ones (``decimal(10,2)``, ``varchar(20)``).
     """
-    from pyspark.sql import types as T
-
-    names = set(T._all_mappable_types)
-    for cls in T._all_mappable_types.values():
+    mappable = compat_pyspark.mappable_types()
+    names = set(mappable)
+    for cls in mappable.values():
         try:
             names.add(cls().simpleString())
         except TypeError:  # a type that needs arguments
             continue
     names -= {"interval", "void", "decimal(10,0)"}  # Spark casts no value to these
     precision_only = re.compile(r"decimal\(\s*\d+\s*\)")  # Spark's parser takes it too
-    patterns = (T._FIXED_DECIMAL, T._LENGTH_CHAR, T._LENGTH_VARCHAR, precision_only)
+    patterns = (*compat_pyspark.parameterized_type_patterns(), precision_only)
     return frozenset(names), patterns
 
 
