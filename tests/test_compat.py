@@ -167,6 +167,16 @@ def test_java_object(spark) -> None:
         assert root.getClass().getSimpleName() == "InternalNode"
 
 
+def test_send_params_to_jvm(spark) -> None:
+    from pyspark.ml.feature import StringIndexer
+
+    with checking("pyspark.send_params_to_jvm", "pyspark"):
+        compat_pyspark.send_params_to_jvm(StringIndexer(inputCol="a", outputCol="b"))
+        with pytest.raises(Exception, match="handleInvalid"):
+            compat_pyspark.send_params_to_jvm(StringIndexer(inputCol="a", outputCol="b",
+                                                            handleInvalid="foo"))
+
+
 def test_activate_connect_session() -> None:
     """Calling it needs a Spark Connect server (tests/test_engines.py starts one for a whole
     run); here: the method it calls is still on Connect's session class, taking the session."""

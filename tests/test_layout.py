@@ -1,7 +1,8 @@
 """The layout rules of issue #16, read from the source with ``ast`` (no imports, no JVM):
 
 (a) no import cycles between modules, (b) no import from a higher layer (the table below),
-(c) no private name of Hydra, MLflow, pyspark/py4j, Optuna or OmegaConf outside runner/compat/,
+(c) no private name of Hydra, MLflow, pyspark/py4j, Optuna or OmegaConf outside runner/compat/
+    (an import of one, or ``x._name``/``getattr(x, "_name")`` where runner defines no ``_name``),
 (d) a package ``__init__.py`` that re-exports names lists them in ``__all__``.
 
 Every import counts: module level, inside functions (lazy) and under ``if TYPE_CHECKING``.
@@ -258,7 +259,20 @@ def _private_uses(module: Module) -> set[str]:
                 and node.attr not in OWN_NAMES
                 and not (isinstance(node.value, ast.Name) and node.value.id in others)):
             found.add(f"private attribute: {module.name} uses .{node.attr}")
+        name = _attribute_by_name(node)
+        if name and _is_private(name) and name not in OWN_NAMES:
+            found.add(f"private attribute: {module.name} uses .{name}")
     return found
+
+
+def _attribute_by_name(node: ast.AST) -> str | None:
+    """The attribute ``getattr``/``hasattr``/``setattr``/``delattr`` names with a constant."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr", "setattr", "delattr"}
+            and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)):
+        return node.args[1].value
+    return None
 
 
 def _violations() -> set[str]:

@@ -1,10 +1,11 @@
+# Checked against hydra-core 1.3.8 and omegaconf 2.3.1 (pyproject pins hydra-core>=1.3.2,<1.4,
+# omegaconf>=2.3,<2.4). tests/test_compat.py names these versions when a call breaks.
 """Hydra's (and OmegaConf's) private names that runner and its Optuna sweeper use, one typed
 function each, so that a Hydra upgrade that moves one breaks here (tests/test_compat.py) and
 nowhere else.
 
-Checked against hydra-core 1.3.8 and omegaconf 2.3.1 (pyproject pins hydra-core>=1.3.2,<1.4 and
-omegaconf>=2.3,<2.4). OmegaConf is Hydra's config library and its version is bound by
-hydra-core's, so its one private call is kept here too.
+OmegaConf is Hydra's config library, its version bound by hydra-core's: its one private call is
+kept here too.
 """
 
 from __future__ import annotations

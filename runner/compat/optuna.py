@@ -1,7 +1,7 @@
+# Checked against optuna 5.0.0 (pyproject pins optuna>=5,<6). tests/test_compat.py names this
+# version when a call breaks.
 """Optuna's private names that runner's sweeper uses, one typed function each, so that an Optuna
 upgrade that moves one breaks here (tests/test_compat.py) and nowhere else.
-
-Checked against optuna 5.0.0 (pyproject pins optuna>=5,<6).
 """
 
 from __future__ import annotations

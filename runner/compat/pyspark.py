@@ -1,9 +1,9 @@
+# Checked against pyspark 4.3.0 (pyproject pins pyspark[connect]>=4.3,<4.4). tests/test_compat.py
+# names this version when a call breaks.
 """pyspark's private names (and the py4j objects reached through them) that runner uses, one typed
 function each, so that a pyspark upgrade that moves one breaks here (tests/test_compat.py) and
 nowhere else. pyspark is imported inside the functions: runner's JVM-free paths import this
 module without it.
-
-Checked against pyspark 4.3.0 (pyproject pins pyspark[connect]>=4.3,<4.4).
 """
 
 from __future__ import annotations
@@ -69,3 +69,11 @@ def java_object(stage: Any) -> Any:
     """The py4j handle of a fitted ML stage's JVM object (a remote reference under Spark
     Connect), to read what pyspark does not expose, e.g. a tree's nodes."""
     return stage._java_obj
+
+
+def send_params_to_jvm(stage: Any) -> None:
+    """Send a new ML stage's params to its JVM object now (pyspark does it only at ``fit``), so
+    that a bad value fails where the stage is built. A stage with no JVM object is left alone."""
+    transfer = getattr(stage, "_transfer_params_to_java", None)
+    if transfer is not None:
+        transfer()
