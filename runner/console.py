@@ -45,9 +45,13 @@ def to_job_log(text: str, level: int = logging.INFO) -> None:
 
     Looked up at each call: Hydra sets logging up per job (a sweep's trials each get their own
     file), and without Hydra (tests, ``runner reproduce``) there is no file and nothing to do.
+    A handler with a true ``job_log`` attribute counts as a file too: the sweeper's, which sends
+    each thread's lines to the log file of the trial that thread runs (trials in threads share
+    the root logger, so Hydra's per-job files cannot be swapped in for them).
     """
     files = [h for h in logging.getLogger().handlers
-             if isinstance(h, logging.FileHandler) and level >= h.level]
+             if (isinstance(h, logging.FileHandler) or getattr(h, "job_log", False))
+             and level >= h.level]
     if not files or not LOG.isEnabledFor(level):
         return
     for line in text.splitlines() or [""]:
@@ -57,7 +61,8 @@ def to_job_log(text: str, level: int = logging.INFO) -> None:
 
 
 class Progress:
-    """Says ``runner: <step> (<seconds> s)`` as each step ends, when enabled."""
+    """Says ``runner: <step> (<seconds> s)`` as each step ends, when enabled; when not (a
+    sweep's trial: the sweep prints one line per trial), the line goes to the job's log only."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -65,6 +70,9 @@ class Progress:
 
     def step(self, name: str) -> None:
         now = time.perf_counter()
+        line = f"runner: {name} ({now - self.last:.1f} s)"
         if self.enabled:
-            say(f"runner: {name} ({now - self.last:.1f} s)")
+            say(line)
+        else:
+            to_job_log(line)
         self.last = now

@@ -16,12 +16,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
+
+from runner.compat import hydra as compat_hydra
 
 
 @dataclass
@@ -65,14 +66,14 @@ class SweepComposer:
                 changed: list[Override]) -> DictConfig:
         config = copy.deepcopy(template)
         try:
-            ConfigLoaderImpl._apply_overrides_to_config(changed, config)
+            compat_hydra.apply_overrides(changed, config)
         except OmegaConfBaseException as exc:  # as load_configuration reports it
             raise ConfigCompositionException().with_traceback(exc.__traceback__) from exc
         task = [o for o in parsed if not o.is_hydra_override()]
         job = config.hydra.job
         with open_dict(config.hydra):
             config.hydra.overrides.task = [o.input_line for o in task]
-            job.override_dirname = get_overrides_dirname(
+            job.override_dirname = compat_hydra.overrides_dirname(
                 overrides=task, kv_sep=job.config.override_dirname.kv_sep,
                 item_sep=job.config.override_dirname.item_sep,
                 exclude_keys=job.config.override_dirname.exclude_keys)

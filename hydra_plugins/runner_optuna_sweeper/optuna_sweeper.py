@@ -20,6 +20,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from runner import sweep as runner_sweep
+from runner.compat import hydra as compat_hydra
 from runner.errors import RunnerError, first_line
 from runner.sweep.report import say
 
@@ -320,7 +321,7 @@ def _values(ret: JobReturn, expected: int) -> tuple[list[float], Any]:
     """The job's value(s) for Optuna, or why the trial failed: its error, a NaN, or another
     count of values than the study's directions."""
     if ret.status != JobStatus.COMPLETED:
-        return [], ret._return_value
+        return [], compat_hydra.job_error(ret)
     raw = ret.return_value
     values = ([float(v) for v in raw] if isinstance(raw, (list, tuple, ListConfig))
               else [float(raw)])

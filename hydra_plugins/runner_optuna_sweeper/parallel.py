@@ -5,11 +5,13 @@ Hydra's launchers run batches: with ``launch([...n jobs])`` the next batch waits
 job. Trials here share the process's SparkSession and prepared data, so they run in threads.
 Hydra keeps the current job's config in a process-wide singleton (``HydraConfig``), which
 ``run_job`` sets and the task reads (``HydraConfig.get().job.num``); while jobs run in threads it
-is replaced by one that keeps a config per thread.
+is replaced by one that keeps a config per thread. Each job logs to its own files: Hydra's
+per-job logging config one at a time, ``job_log.ThreadJobLogs`` in threads.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
+from runner.compat import hydra as compat_hydra
+
 from .compose import SweepComposer
+from .job_log import ThreadJobLogs
 
 
 class _PerThreadHydraConfig:
@@ -47,12 +51,9 @@ class _PerThreadHydraConfig:
 
 @contextmanager
 def per_thread_hydra_config() -> Iterator[None]:
-    original = HydraConfig.instance()
-    Singleton._instances[HydraConfig] = _PerThreadHydraConfig(original.cfg)  # type: ignore[assignment]
-    try:
+    with compat_hydra.singleton_replaced(HydraConfig,
+                                         _PerThreadHydraConfig(HydraConfig.instance().cfg)):
         yield
-    finally:
-        Singleton._instances[HydraConfig] = original
 
 
 class JobPool:
@@ -69,16 +70,20 @@ class JobPool:
         self._composer = SweepComposer(hydra_context.config_loader, config)
         self._pool = (ThreadPoolExecutor(n_jobs, thread_name_prefix="trial") if n_jobs > 1
                       else None)
+        self._job_logs = ThreadJobLogs()
 
     def __enter__(self) -> JobPool:
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        if self._pool:
+            logging.getLogger().addHandler(self._job_logs)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool:
             self._pool.shutdown(wait=True)
+            logging.getLogger().removeHandler(self._job_logs)
 
     def submit(self, number: int, overrides: list[str]) -> Future[JobReturn]:
         """Compose job ``number``'s config now and run it in a free thread (or here, now)."""
@@ -94,8 +99,9 @@ class JobPool:
 
     def _run(self, job: DictConfig, configure_logging: bool) -> JobReturn:
         # Per-job log files need the logging config swapped per job, which threads would fight
-        # over: in threads, jobs log where the sweep does.
-        ret = run_job(hydra_context=self.context, task_function=self.task, config=job,
+        # over: in threads, each job's records go to its files through ThreadJobLogs instead.
+        task = self.task if configure_logging else self._job_logs.wrap(self.task)
+        ret = run_job(hydra_context=self.context, task_function=task, config=job,
                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
                       configure_logging=configure_logging)
         if configure_logging:

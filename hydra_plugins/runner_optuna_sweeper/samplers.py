@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner.compat import hydra as compat_hydra
 from runner.errors import RunnerError, first_line
 
 from . import space as space_mod
@@ -62,11 +63,10 @@ def build(sampler_cfg: DictConfig, space: space_mod.SearchSpace, existing: int =
 def sampler_class(target: str, objectives: int = 1) -> type[BaseSampler]:
     """The class ``_target_`` names, if it is an Optuna sampler for this many objectives whose
     packages are installed."""
-    from hydra._internal.utils import _locate  # hydra.utils.get_class logs pages on failure
     from optuna.samplers import BaseSampler
 
     try:
-        cls = _locate(target)
+        cls = compat_hydra.locate(target)  # hydra.utils.get_class logs pages on failure
     except Exception as exc:  # noqa: BLE001 - Hydra wraps import errors of any kind
         raise RunnerError(f"{KEY}._target_={target}: cannot import it "
                           f"({first_line(exc.__cause__ or exc)})") from None

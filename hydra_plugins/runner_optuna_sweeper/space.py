@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hydra._internal.grammar import grammar_functions
 from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
 from hydra.core.override_parser.types import (
     ChoiceSweep,
@@ -29,6 +28,7 @@ from hydra.core.override_parser.types import (
 from hydra.errors import HydraException
 from omegaconf import DictConfig, IntegerNode, OmegaConf
 
+from runner.compat import hydra as compat_hydra
 from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
@@ -78,7 +78,7 @@ def _parse_one(parser: OverridesParser, argument: str) -> Override:
 def _strict_int(*args: Any, value: Any = None) -> Any:
     """Hydra's ``int()``, which would make ``int(interval(0.5, 20))`` ``interval(0, 20)``
     without a word: a number that is not whole is refused instead."""
-    inner: Any = grammar_functions._normalize_cast_value(*args, value=value)
+    inner: Any = compat_hydra.normalize_cast_value(*args, value=value)
     if isinstance(inner, IntervalSweep):
         numbers: list[Any] = [inner.start, inner.end]
     elif isinstance(inner, RangeSweep):
@@ -90,7 +90,7 @@ def _strict_int(*args: Any, value: Any = None) -> Any:
     for number in numbers:
         if isinstance(number, float) and not number.is_integer():
             raise ValueError(f"int() of {number}, which is not a whole number")
-    return grammar_functions.cast_int(*args, value=value)
+    return compat_hydra.cast_int(*args, value=value)
 
 
 def _strict_parser() -> OverridesParser:
@@ -187,8 +187,8 @@ def check_types(space: SearchSpace, config: DictConfig) -> None:
             node = OmegaConf.select(config, key, throw_on_missing=False)
             parent_key, _, leaf = key.rpartition(".")
             parent = OmegaConf.select(config, parent_key) if parent_key else config
-            typed = isinstance(parent, DictConfig) and isinstance(parent._get_node(leaf),
-                                                                  IntegerNode)
+            typed = isinstance(parent, DictConfig) and isinstance(
+                compat_hydra.config_node(parent, leaf), IntegerNode)
         except Exception:  # noqa: BLE001 - an odd key is for Hydra to report at compose time
             continue
         if typed and node is not None:
@@ -205,11 +205,9 @@ def custom_search_space(path: str | None) -> CustomSearchSpace | None:
     official plugin), checked importable and callable now rather than at the first trial."""
     if not path:
         return None
-    from hydra._internal.utils import _locate  # hydra.utils.get_method logs pages on failure
-
     where = f"hydra.sweeper.custom_search_space={path}"
     try:
-        function = _locate(path)
+        function = compat_hydra.locate(path)  # hydra.utils.get_method logs pages on failure
     except Exception as exc:  # noqa: BLE001 - Hydra wraps import errors of any kind
         lines = str(exc).splitlines() or [type(exc).__name__]
         raise RunnerError(f"{where}: cannot import it ({lines[-1]})") from None

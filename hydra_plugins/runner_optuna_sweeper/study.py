@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner.compat import optuna as compat_optuna
 from runner.errors import RunnerError, first_line
 
 from . import lock
@@ -231,7 +232,7 @@ def tell_finished(study: optuna.Study,
     run's end and the tell, which waits for the trials asked before it. Returns how many."""
     import math
 
-    from optuna.trial import Trial, TrialState
+    from optuna.trial import TrialState
 
     told = 0
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -241,7 +242,7 @@ def tell_finished(study: optuna.Study,
         values = [float(value)] if isinstance(value, (int, float)) else list(value)
         if len(values) != len(study.directions) or any(math.isnan(v) for v in values):
             continue  # not this study's objectives: the trial is marked interrupted
-        Trial(study, frozen._trial_id).set_user_attr("mlflow_run_id", run_id)
+        compat_optuna.live_trial(study, frozen).set_user_attr("mlflow_run_id", run_id)
         tell(study, frozen.number, values[0] if len(values) == 1 else values)
         told += 1
     return told

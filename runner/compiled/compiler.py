@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from runner.compat import pyspark as compat_pyspark
 from runner.compiled import classifiers as cls
 from runner.compiled import features as feat
 from runner.compiled import trees
@@ -239,12 +240,14 @@ def _forest(models: list[Any], stats: bool) -> trees.Forest:
     nodes: dict[str, list[Any]] = {k: [] for k in ("feature", "threshold", "left", "right",
                                                    "num_categories", "left_categories", "leaf")}
     roots, depth = [], 0
-    if models and not hasattr(models[0]._java_obj, "rootNode"):  # Spark Connect: a remote ref
+    # Spark Connect: a remote ref
+    if models and not hasattr(compat_pyspark.java_object(models[0]), "rootNode"):
         raise UnsupportedStage(type(models[0]).__name__, "tree nodes are read through py4j, "
                                "which a Spark Connect client does not have")
     for model in models:
         roots.append(len(nodes["feature"]))
-        depth = max(depth, _add_node(model._java_obj.rootNode(), nodes, stats))
+        depth = max(depth, _add_node(compat_pyspark.java_object(model).rootNode(), nodes,
+                                     stats))
     width = max(len(v) for v in nodes["leaf"] if v)
     leaf_values = [v if v else [0.0] * width for v in nodes["leaf"]]
     return trees.Forest(

@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from runner.compat.hydra import config_node
 from runner.config.enums import BINARY_METRICS, value_of
 from runner.errors import RunnerError
 
@@ -46,11 +47,11 @@ def _check_resolves(cfg: DictConfig) -> None:
     """Resolve every value once: a missing group (``~tracking``), a ``???`` or an interpolation
     to a missing key fails here instead of deep inside a run."""
     # plain values first: ``seed=${missing}`` is named as seed, not as data.split.seed
-    for key in sorted(cfg, key=lambda k: OmegaConf.is_config(cfg._get_node(k))):
+    for key in sorted(cfg, key=lambda k: OmegaConf.is_config(config_node(cfg, k))):
         if key == "hydra":
             continue
         try:
-            node = cfg._get_node(key)
+            node = config_node(cfg, key)
             if OmegaConf.is_config(node):
                 OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
             else:
@@ -90,8 +91,9 @@ def _walk(node: DictConfig, prefix: str, found: list[tuple[str, str | None]]) ->
         if key not in names:
             found.append((full, nearest(str(key), names, prefix)))
             continue
-        child = node._get_node(key)
-        if isinstance(child, DictConfig) and full not in FREE_KEYS and not child._is_missing():
+        child = config_node(node, key)
+        if (isinstance(child, DictConfig) and full not in FREE_KEYS
+                and not OmegaConf.is_missing(node, key)):
             _walk(child, f"{full}.", found)
 
 

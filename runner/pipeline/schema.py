@@ -13,6 +13,7 @@ import os
 import re
 from typing import Any
 
+from runner.compat import pyspark as compat_pyspark
 from runner.config.types import ALIASES
 from runner.errors import RunnerError, first_line
 from runner.pipeline.formats import data_files, format_of, is_data, resolve_path
@@ -159,17 +160,16 @@ def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
     names (``integer``, ``long``) and the SQL names (``int``, ``bigint``), plus its own patterns
     for the parameterized ones (``decimal(10,2)``, ``varchar(20)``).
     """
-    from pyspark.sql import types as T
-
-    names = set(T._all_mappable_types)
-    for cls in T._all_mappable_types.values():
+    mappable = compat_pyspark.mappable_types()
+    names = set(mappable)
+    for cls in mappable.values():
         try:
             names.add(cls().simpleString())
         except TypeError:  # a type that needs arguments
             continue
     names -= {"interval", "void", "decimal(10,0)"}  # Spark casts no value to these
     precision_only = re.compile(r"decimal\(\s*\d+\s*\)")  # Spark's parser takes it too
-    patterns = (T._FIXED_DECIMAL, T._LENGTH_CHAR, T._LENGTH_VARCHAR, precision_only)
+    patterns = (*compat_pyspark.parameterized_type_patterns(), precision_only)
     return frozenset(names), patterns
 
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner.compat import pyspark as compat_pyspark
 from runner.errors import RunnerError, first_line
 from runner.spark import is_connect
 
@@ -201,9 +202,8 @@ def build(spec: Any, where: str, **extra: Any) -> Any:
     params = {**spark_params(spec), **extra}
     try:
         stage = cls(**params)
-        transfer = getattr(stage, "_transfer_params_to_java", None)
-        if transfer is not None and not is_connect():  # Connect: no local JVM, checked when fitted
-            transfer()
+        if not is_connect():  # Connect: no local JVM, checked when fitted
+            compat_pyspark.send_params_to_jvm(stage)
     except Exception as exc:  # TypeError, ValueError, or Spark's IllegalArgumentException
         raise RunnerError(f"{where}: cannot build {cls.__name__}: {first_line(exc)}") from exc
     return stage

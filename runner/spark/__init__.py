@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from runner.compat import pyspark as compat_pyspark
 from runner.errors import RunnerError, first_line
 from runner.spark import class_archive
 
@@ -136,7 +137,7 @@ def _settings_key(cfg: Any) -> str:
 
 def _alive(session: SparkSession) -> bool:
     """Still the process's session: not stopped, nor replaced by another getOrCreate."""
-    return type(session)._instantiatedSession is session and session._sc._jsc is not None
+    return compat_pyspark.is_live(session)
 
 
 def _create_session(cfg: Any, input_path: str | None) -> SparkSession:
@@ -174,9 +175,9 @@ def _claim_archive(session: SparkSession, archive: Path) -> None:
     """Name this session's JVM as the archive's writer when it was started to write it."""
     opts = session.sparkContext.getConf().get("spark.driver.extraJavaOptions", "") or ""
     if "ArchiveClassesAtExit" in opts:
-        proc = getattr(session.sparkContext._gateway, "proc", None)
-        if proc is not None:
-            class_archive.claim(archive, proc.pid)  # spark-submit execs into the JVM
+        pid = compat_pyspark.gateway_pid(session.sparkContext)
+        if pid is not None:
+            class_archive.claim(archive, pid)  # spark-submit execs into the JVM
 
 
 def _check_reachable(url: str) -> None:
@@ -200,7 +201,7 @@ def _activate(session: Any, url: str) -> None:
     with a bare AssertionError.
     """
     if type(session).getActiveSession() is None:
-        session._set_default_and_active_session(session)
+        compat_pyspark.activate_connect_session(session)
     if id(session) not in _connect_urls:
         # Models free their server-side copy in __del__ with a gRPC call; at interpreter exit the
         # channel is gone and that call waits forever. A stopped session makes them skip it.
@@ -244,9 +245,7 @@ def saves_in_place() -> bool:
     (``write_model`` checks). A cluster's executors write to their own disks."""
     if is_connect():
         return True
-    from pyspark import SparkContext
-
-    context = SparkContext._active_spark_context
+    context = compat_pyspark.active_context()
     return context is not None and str(context.master).startswith("local")
 
 

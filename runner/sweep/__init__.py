@@ -28,6 +28,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking, train
+from runner.compat import hydra as compat_hydra
+from runner.compat import pyspark as compat_pyspark
 from runner.config import BINARY_METRICS
 from runner.errors import RunnerError, first_line
 from runner.sweep import report as sweep_report
@@ -286,7 +288,7 @@ class Sweep:
         finally:
             with self._lock:
                 self._job_groups.pop(group, None)
-            context._jsc.clearJobGroup()  # pyspark has no clearJobGroup; the JVM does
+            compat_pyspark.clear_job_group(context)
 
     def cancel_trials(self) -> None:
         """Cancel the Spark jobs of trials still running (the sweep is stopping)."""
@@ -327,7 +329,7 @@ class Sweep:
             outcome = self._outcome(job_return.return_value)
         else:
             self.failed += 1
-            error = job_return._return_value
+            error = compat_hydra.job_error(job_return)
             outcome = f"FAILED ({type(error).__name__}: {first_line(error)})"[:160]
         best = f"best={self.best.value:.4f} (trial {self.best.number})" if self.best else ""
         sweep_report.say(f"[sweep] trial {of}  {outcome}  {best}  {seconds:.1f}s")

@@ -14,11 +14,11 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig
 
 from runner import tracking
+from runner.compat import hydra as compat_hydra
 
 if TYPE_CHECKING:
     from runner.sweep import Sweep
@@ -71,7 +71,7 @@ def describe(config: DictConfig) -> tuple[str, list[str], int | None]:
     arguments += list(config.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(arguments)
     swept = [o.get_key_element() for o in parsed if o.is_sweep_override()]
-    batches = BasicSweeper.split_arguments(parsed, None)
+    batches = compat_hydra.grid_batches(parsed)
     return "grid", swept, sum(len(batch) for batch in batches)
 
 
