@@ -69,13 +69,11 @@ def _is_relative_path(value: str) -> bool:
 
 def _launch_uri(uri: str, launch: str) -> str:
     """A tracking URI whose local path is relative, made absolute against ``launch``."""
-    from runner.tracking import store
+    from runner.tracking import uris
 
-    for prefix in ("sqlite:///", "file:"):
-        rest = uri[len(prefix):]
-        if uri.startswith(prefix) and not rest.startswith("/"):
-            return prefix + os.path.join(launch, rest)
-    if store.scheme(uri) or not _is_relative_path(uri):  # a server, "databricks", a path
+    if uris.rebased(uri, launch) != uri:  # a relative sqlite:/// or file: path
+        return uris.rebased(uri, launch)
+    if uris.scheme(uri) or not _is_relative_path(uri):  # a server, "databricks", a path
         return uri
     return os.path.join(launch, uri)
 

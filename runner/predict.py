@@ -92,7 +92,7 @@ def check(p: Any) -> str:
 def _local(path: str) -> str | None:
     """The local filesystem path of a plain or file: path; None for other filesystems."""
     if path.startswith("file:"):
-        return path[len("file:"):].replace("//", "/", 1) if path.startswith("file://") else path[5:]
+        return tracking.uris.local_path(path)
     return None if "://" in path else path
 
 
