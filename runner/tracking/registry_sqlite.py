@@ -68,7 +68,7 @@ def find(store_uri: str, model_uri: str | None, registered_name: str | None,
     Args:
         model_uri: ``models:/<name>@<alias>``, ``models:/<name>/<version>``,
             ``models:/<name>/latest`` or ``runs:/<run id>/<path>``; None for ``registered_name``'s
-            ``default_alias`` version, else its latest (``tracking._registry_version``'s rules).
+            ``default_alias`` version, else its latest (``resolve._registry_version``'s rules).
     """
     path = uris.sqlite_file(store_uri)
     if path is None or not os.path.isfile(path) or _env_redirects():
@@ -175,7 +175,7 @@ def _aliased(db: sqlite3.Connection, name: str, alias: str) -> int | None:
 
 
 # A version whose run is in the store and not FINISHED, or tagged failed by runner, is not
-# served (``tracking.unservable``: the same rule through MLflow)
+# served (``resolve.unservable``: the same rule through MLflow)
 _SERVABLE = (
     "NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_uuid = v.run_id AND r.status != 'FINISHED') "
     "AND NOT EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = v.name "
