@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from runner import tracking
-from runner.compiled.flavor import (
+from runner.tracking.flavor import (
     CODE_DIR,
     LEGACY_LOADER_MODULE,
     LOADER_MODULE,

@@ -222,6 +222,7 @@ def test_an_input_whose_format_nothing_tells_is_one_line() -> None:
 @pytest.mark.parametrize(
     ("path", "local"),
     [("out.parquet", "out.parquet"), ("/abs/out", "/abs/out"), ("file:/abs/out", "/abs/out"),
+     ("file:///abs/out", "/abs/out"),
      ("file:rel/out", "rel/out"), ("s3a://bucket/out", None), ("hdfs://nn/out", None)],
 )
 def test_only_local_outputs_are_written_through_a_temp(path: str, local: str | None) -> None:

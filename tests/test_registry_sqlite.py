@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import urllib.request
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,3 +286,34 @@ def test_runner_serve_from_the_registry_answers_without_importing_mlflow(
     finally:
         server.process.terminate()
         server.process.wait(timeout=20)
+
+
+def test_the_one_uri_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tracking.uris: what the store checks, this reader, the CLI and the sweeper all use."""
+    from runner import uris
+
+    monkeypatch.chdir(tmp_path)
+    here = str(tmp_path)
+    assert uris.sqlite_file("sqlite:////abs/m.db") == "/abs/m.db"
+    assert uris.sqlite_file("sqlite:///out/m.db") == f"{here}/out/m.db"
+    assert uris.sqlite_file("sqlite:///a%20b.db") == f"{here}/a b.db"  # as SQLAlchemy opens it
+    for other in ("sqlite://", "sqlite:///", "sqlite:///:memory:", "file:///m.db",
+                  "postgresql://h/db", "sqlite:///m.db?timeout=5"):
+        assert uris.sqlite_file(other) is None, other
+    assert uris.sqlite_file("sqlite:///m.db?timeout=5", options=True) == f"{here}/m.db"
+    assert uris.absolute_sqlite("sqlite:///o/x.db?t=1") == f"sqlite:///{here}/o/x.db?t=1"
+    for kept in ("sqlite:////abs/x.db", "sqlite:///:memory:", "postgresql://h/db"):
+        assert uris.absolute_sqlite(kept) == kept
+    assert uris.local_path("file:///a/b") == uris.local_path("file:/a/b") == "/a/b"
+    for other in ("file://host/a", "s3://b/a", "rel/a", "/a%20b", "mlflow-artifacts:/a"):
+        assert uris.local_path(other) is None, other
+    assert uris.rebased("sqlite:///m.db", "/l") == "sqlite:////l/m.db"
+    assert uris.rebased("file:runs", "/l") == "file:/l/runs"
+    for kept in ("sqlite:////abs.db", "file:///abs", "http://h", "runs"):
+        assert uris.rebased(kept, "/l") == kept
+    assert uris.scheme("postgresql+psycopg2://u@h/db") == "postgresql"
+    assert uris.scheme("C:\\mlruns") == uris.scheme("./mlruns") == ""
+    db = tmp_path / "odd?#name.db"
+    sqlite3.connect(db).close()
+    with closing(sqlite3.connect(uris.read_only(str(db)), uri=True)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from runner import uris
 from runner.errors import RunnerError
 
 OWNER_ATTR = "runner.sweep_owner"
@@ -37,10 +38,7 @@ STALE_SECONDS = 60.0
 
 def sqlite_path(storage: str) -> str | None:
     """The database file of a ``sqlite:///`` URL, None for other storages or in-memory sqlite."""
-    if not storage.startswith("sqlite:///"):
-        return None
-    path = storage[len("sqlite:///"):].split("?", 1)[0]
-    return path if path and path != ":memory:" else None
+    return uris.sqlite_file(storage, options=True)
 
 
 def owner_info() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from runner import uris
 from runner.compat import optuna as compat_optuna
 from runner.errors import RunnerError, first_line
 
@@ -106,11 +107,10 @@ def storage_url(storage: str | None) -> str:
     """The storage URL with a relative sqlite path made absolute (and its folder created)."""
     from .config import DEFAULT_STORAGE
 
-    url = storage or DEFAULT_STORAGE
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
-    if url.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(url[len("sqlite:///"):]), exist_ok=True)
+    url = uris.absolute_sqlite(storage or DEFAULT_STORAGE)
+    path = uris.sqlite_file(url, options=True)
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     return url
 
 
@@ -158,7 +158,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 def _has_studies(path: str) -> bool:
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+        with closing(sqlite3.connect(uris.read_only(path), uri=True, timeout=10)) as db:
             (count,) = db.execute("SELECT count(*) FROM studies").fetchone()
     except sqlite3.OperationalError as exc:  # no studies table: none was ever created
         return "no such table" not in str(exc)

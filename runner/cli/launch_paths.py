@@ -14,6 +14,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from runner import uris
+
 # paths a user writes relative to where they launch runner (hydra.job.chdir: launch_relative)
 LAUNCH_PATHS = ("data.path", "predict.input", "predict.output", "serving.model_uri")
 
@@ -49,12 +51,8 @@ def is_relative_path(value: str) -> bool:
 
 def launch_uri(uri: str, launch: str) -> str:
     """A tracking URI whose local path is relative, made absolute against ``launch``."""
-    from runner.tracking import store
-
-    for prefix in ("sqlite:///", "file:"):
-        rest = uri[len(prefix):]
-        if uri.startswith(prefix) and not rest.startswith("/"):
-            return prefix + os.path.join(launch, rest)
-    if store.scheme(uri) or not is_relative_path(uri):  # a server, "databricks", a path
+    if uris.rebased(uri, launch) != uri:  # a relative sqlite:/// or file: path
+        return uris.rebased(uri, launch)
+    if uris.scheme(uri) or not is_relative_path(uri):  # a server, "databricks", a path
         return uri
     return os.path.join(launch, uri)

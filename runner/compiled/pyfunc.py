@@ -1,7 +1,7 @@
 """MLflow ``python_function`` loader of the compiled scorer.
 
 A model carries a copy of this package as ``runner_scorer`` (``loader_module:
-runner_scorer.pyfunc``, see ``runner.compiled.flavor``); models logged before that name
+runner_scorer.pyfunc``, see ``runner.tracking.flavor``); models logged before that name
 ``runner.compiled.pyfunc``. Loading needs numpy and pandas only: no pyspark, no Java.
 """
 

@@ -169,7 +169,7 @@ class RunnerConfig:
 
 def register_configs() -> None:
     """Store every schema as ``base_<name>`` so YAML files can extend it through their defaults."""
-    from runner.tracking import register_name_resolvers
+    from runner.config.names import register_name_resolvers
 
     register_name_resolvers()
     cs = ConfigStore.instance()

@@ -13,6 +13,7 @@ import shutil
 import uuid
 from typing import Any
 
+from runner import uris
 from runner.errors import RunnerError
 
 
@@ -28,8 +29,10 @@ class WriteFailed(Exception):
 
 def local_path(path: str) -> str | None:
     """The local filesystem path of a plain or file: path; None for other filesystems."""
-    if path.startswith("file:"):
-        return path[len("file:"):].replace("//", "/", 1) if path.startswith("file://") else path[5:]
+    if path.startswith("file:/"):  # file:/abs, file:///abs (file://host/ is not local)
+        return uris.local_path(path)
+    if path.startswith("file:"):  # file:rel/out, relative to the cwd as Hadoop reads it
+        return path[len("file:"):]
     return None if "://" in path else path
 
 

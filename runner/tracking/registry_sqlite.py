@@ -15,14 +15,15 @@ tracking: ``get_run``, ``get_logged_model``).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, urlsplit
+
+from runner import uris
+from runner.compat import mlflow as mlflow_compat
 
 DELETED_STAGE = "Deleted_Internal"  # a deleted model version: MLflow keeps the row, redacted
 DELETED_LOGGED_MODEL = "deleted"
@@ -67,28 +68,18 @@ def find(store_uri: str, model_uri: str | None, registered_name: str | None,
     Args:
         model_uri: ``models:/<name>@<alias>``, ``models:/<name>/<version>``,
             ``models:/<name>/latest`` or ``runs:/<run id>/<path>``; None for ``registered_name``'s
-            ``default_alias`` version, else its latest (``tracking._registry_version``'s rules).
+            ``default_alias`` version, else its latest (``resolve._registry_version``'s rules).
     """
-    path = db_path(store_uri)
-    if path is None or _env_redirects():
+    path = uris.sqlite_file(store_uri)
+    if path is None or not os.path.isfile(path) or _env_redirects():
         return None
     try:
-        with closing(sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)) as db:
+        with closing(sqlite3.connect(uris.read_only(path), uri=True)) as db:
             if not known_schema(db):
                 return None
             return _find(db, model_uri, registered_name, default_alias)
     except (sqlite3.Error, OSError, ValueError, OverflowError):
         return None
-
-
-def db_path(store_uri: str) -> str | None:
-    """The file of a plain ``sqlite:///<path>`` URI that exists (relative paths: to the cwd)."""
-    if not store_uri.startswith("sqlite:///"):
-        return None
-    path = store_uri[len("sqlite:///"):]
-    if not path or any(c in path for c in "?%#"):  # query options, URL escapes: leave to MLflow
-        return None
-    return os.path.abspath(path) if os.path.isfile(path) else None
 
 
 def _env_redirects() -> bool:
@@ -102,7 +93,7 @@ def known_schema(db: sqlite3.Connection) -> bool:
     (older or newer: it refuses the store), and the tables read here have the columns they had
     when these queries were checked against MLflow's (any other: a schema not reviewed)."""
     rows = db.execute("SELECT version_num FROM alembic_version").fetchall()
-    if len(rows) != 1 or not _is_head_revision(str(rows[0][0])):
+    if len(rows) != 1 or not is_head_revision(str(rows[0][0])):
         return False
     columns: dict[str, set[str]] = {}
     for table, column in db.execute(
@@ -114,15 +105,14 @@ def known_schema(db: sqlite3.Connection) -> bool:
 
 
 @lru_cache(maxsize=4)
-def _is_head_revision(revision: str) -> bool:
+def is_head_revision(revision: str) -> bool:
     """One migration script of the installed MLflow defines ``revision``, and no other names it
     (as its ``down_revision``): the check MLflow makes with alembic, without importing either."""
-    spec = importlib.util.find_spec("mlflow")  # finds the package without importing it
-    packages = list(spec.submodule_search_locations or []) if spec else []
-    if not packages or not re.fullmatch(r"[0-9a-f]{6,40}", revision):
+    scripts = mlflow_compat.migration_scripts()
+    if not scripts or not re.fullmatch(r"[0-9a-f]{6,40}", revision):
         return False
     mentions = []
-    for entry in os.scandir(os.path.join(packages[0], "store", "db_migrations", "versions")):
+    for entry in os.scandir(scripts):
         if entry.name.endswith(".py"):
             with open(entry.path, encoding="utf-8") as f:
                 text = f.read()
@@ -185,7 +175,7 @@ def _aliased(db: sqlite3.Connection, name: str, alias: str) -> int | None:
 
 
 # A version whose run is in the store and not FINISHED, or tagged failed by runner, is not
-# served (``tracking.unservable``: the same rule through MLflow)
+# served (``resolve.unservable``: the same rule through MLflow)
 _SERVABLE = (
     "NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_uuid = v.run_id AND r.status != 'FINISHED') "
     "AND NOT EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = v.name "
@@ -230,7 +220,7 @@ def version_dir(db: sqlite3.Connection, name: str, version: int) -> str | None:
             "WHERE model_id = ? AND lifecycle_stage != ?",
             (logged.group(1), DELETED_LOGGED_MODEL)).fetchone()
         uri = str(row[0]) if row and row[0] else ""
-    return model_dir(local_path(uri))
+    return model_dir(uris.local_path(uri))
 
 
 def run_model_dir(db: sqlite3.Connection, run_id: str, artifact: str) -> str | None:
@@ -239,21 +229,8 @@ def run_model_dir(db: sqlite3.Connection, run_id: str, artifact: str) -> str | N
     row = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
     logged = db.execute("SELECT 1 FROM logged_models WHERE source_run_id = ? AND name = ?",
                         (run_id, artifact)).fetchone()
-    base = local_path(str(row[0] or "")) if row and not logged else None
+    base = uris.local_path(str(row[0] or "")) if row and not logged else None
     return model_dir(os.path.join(base, artifact)) if base else None
-
-
-def local_path(uri: str) -> str | None:
-    """The absolute local path of a ``file:///`` URI or an absolute path; None for anything
-    else (s3://, mlflow-artifacts:, relative paths, file://<host>/, URL escapes)."""
-    if "%" in uri:
-        return None
-    if uri.startswith("file:"):
-        parts = urlsplit(uri)
-        if parts.netloc or parts.query or parts.fragment:
-            return None
-        uri = parts.path
-    return uri if uri.startswith("/") else None
 
 
 def model_dir(path: str | None) -> str | None:

@@ -19,103 +19,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import quote, urlsplit
 
+from runner import console, uris
+from runner.compat import mlflow as mlflow_compat
 from runner.errors import RunnerError, first_line
 from runner.tracking import registry_sqlite
 
 # Tables whose rows are recorded work; the default experiment (id 0) is not.
 DATA_TABLES = ("runs", "registered_models", "model_versions", "logged_models", "datasets")
 TMP_MARK = ".creating-"
-_thread_lock = threading.Lock()  # flock is per open file: threads of one process also take this
+# flock is per open file: threads of one process also take this (true process state)
+_thread_lock = threading.Lock()
 # How long a store being created by a process that is not runner (``mlflow ui``) is waited for
 FOREIGN_WAIT_S = 120.0
-
-
-def sqlite_path(uri: str) -> str | None:
-    """The file of a ``sqlite:///<path>`` URI (relative: to the cwd); None for any other URI,
-    an in-memory database or a URI with query options (left to MLflow as it is)."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri[len("sqlite:///"):]
-    if not path or path == ":memory:" or any(c in path for c in "?#"):
-        return None
-    return os.path.abspath(path)
-
-
-# MLflow 3.17's own tracking store schemes (mlflow.tracking._tracking_service.utils); plugins
-# add theirs through the ``mlflow.tracking_store`` entry point group
-BUILTIN_SCHEMES = frozenset({"", "file", "databricks", "databricks-uc", "uc", "http", "https",
-                             "postgresql", "mysql", "sqlite", "mssql"})
-DATABASE_ENGINES = ("postgresql", "mysql", "sqlite", "mssql")
-PROBE_TIMEOUT_S = 3.0
-_reachable: set[str] = set()
-
-
-def scheme(uri: str) -> str:
-    """The store scheme MLflow picks a store by (``mlflow.utils.uri.get_uri_scheme``)."""
-    found = urlsplit(uri).scheme.lower()
-    if uri in ("databricks", "databricks-uc", "uc"):
-        return uri
-    for engine in DATABASE_ENGINES:  # postgresql+psycopg2://...
-        if found.startswith(engine):
-            return engine
-    return "" if len(found) == 1 else found  # C:\... is a path
-
-
-def known_schemes() -> frozenset[str]:
-    from importlib.metadata import entry_points
-
-    return BUILTIN_SCHEMES | {e.name for e in entry_points(group="mlflow.tracking_store")}
-
-
-def probe_server(uri: str) -> None:
-    """One GET of the tracking server's ``/health``, ``PROBE_TIMEOUT_S`` to connect and as long
-    to answer: MLflow's client would retry an unreachable server for minutes. Any HTTP answer
-    (even an error status: a proxy, auth) means it is there; MLflow says the rest."""
-    import http.client
-    import socket
-    import urllib.error
-    import urllib.request
-
-    if uri in _reachable:  # once per process: a sweep's trials check it again
-        return
-    url = uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as answer:  # noqa: S310
-            answer.read(64)
-    except urllib.error.HTTPError:
-        pass
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        if isinstance(reason, socket.timeout | TimeoutError):
-            reason = f"no answer in {PROBE_TIMEOUT_S:.0f} s"
-        raise RunnerError(f"tracking.uri={uri}: the tracking server cannot be reached "
-                          f"({reason})") from exc
-    _reachable.add(uri)
-
-
-def check_writable(path: str) -> None:
-    """The sqlite file (if there) and its folder (sqlite writes its journal there) can be
-    written: MLflow would otherwise fail in the middle of a run, with a traceback."""
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        # a unique name: sweep trials in threads of one process check at the same moment
-        handle, probe = tempfile.mkstemp(prefix=".runner-write-check-", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
-        if os.path.exists(path):
-            with open(path, "r+b"):
-                pass
-    except OSError as exc:
-        raise RunnerError(f"tracking store {path}: cannot write "
-                          f"{exc.filename or folder}: {exc.strerror or exc}") from exc
 
 
 def ensure(uri: str) -> None:
@@ -124,7 +43,7 @@ def ensure(uri: str) -> None:
     Any other URI is left alone. Raises RunnerError (one line) when the folder cannot be
     created or written, or when a store holding data is damaged or at another schema revision.
     """
-    path = sqlite_path(uri)
+    path = uris.sqlite_file(uri)
     if path is None:
         return
     if state(path) == "ready":  # the common case: no lock, no MLflow import
@@ -145,7 +64,7 @@ def state(path: str) -> str:
     if not os.path.exists(path):
         return "missing"
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True,
+        with contextlib.closing(sqlite3.connect(uris.read_only(path), uri=True,
                                                 timeout=30)) as db:
             tables = {r[0] for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -160,7 +79,7 @@ def _is_ready(db: sqlite3.Connection, tables: set[str]) -> bool:
     if "alembic_version" not in tables or any(t.startswith("_alembic_tmp") for t in tables):
         return False
     rows = db.execute("SELECT version_num FROM alembic_version").fetchall()
-    if len(rows) != 1 or not registry_sqlite._is_head_revision(str(rows[0][0])):
+    if len(rows) != 1 or not registry_sqlite.is_head_revision(str(rows[0][0])):
         return False
     return db.execute("SELECT 1 FROM experiments WHERE experiment_id = 0").fetchone() is not None
 
@@ -209,8 +128,8 @@ def _ensure_locked(path: str) -> None:
         for suffix in ("-journal", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.replace(path + suffix, broken + suffix)
-        sys.stderr.write(f"runner: the MLflow store {path} was left half-created (no runs in "
-                         f"it): moved aside to {broken} and created anew\n")
+        console.say(f"runner: the MLflow store {path} was left half-created (no runs in it): "
+                    f"moved aside to {broken} and created anew")
     _create(path)
 
 
@@ -237,23 +156,15 @@ def _build(tmp: str) -> None:
     as MLflow would make them in place. Its connections are closed before publishing."""
     import logging
 
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-    from mlflow.tracking._tracking_service.utils import _get_sqlalchemy_store
-
     for noisy in ("alembic", "mlflow.store"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    uri = f"sqlite:///{tmp}"
     try:
-        _get_sqlalchemy_store(uri, None)
+        mlflow_compat.create_sqlalchemy_store(uris.sqlite_uri(tmp))
     except Exception as exc:
         if isinstance(exc, OSError):
             raise
         raise RunnerError(f"tracking store {tmp}: MLflow cannot create it: "
                           f"{first_line(exc)}") from exc
-    finally:
-        engine = SqlAlchemyStore._engine_map.pop(uri, None)
-        if engine is not None:
-            engine.dispose()
     with open(tmp, "rb") as f:  # on disk before its name is: a crash cannot publish a torn file
         os.fsync(f.fileno())
 

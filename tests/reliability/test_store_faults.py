@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import tracking
+from runner import tracking, uris
 from runner.errors import RunnerError
-from runner.tracking import store
+from runner.tracking import connect, store
 from tests.conftest import repo_root
 
 # Creates (or opens) the store exactly as ``runner`` does before a run
@@ -248,7 +248,7 @@ def test_an_unknown_scheme_is_one_line() -> None:
     with pytest.raises(RunnerError, match="unknown store scheme 'notaurl'"):
         tracking.check_store("notaurl://somewhere/x")
     for known in ("sqlite:///x.db", "postgresql+psycopg2://u@h/db", "file:///tmp/m", "./mlruns"):
-        assert store.scheme(known) in store.known_schemes()
+        assert uris.scheme(known) in connect.known_schemes()
 
 
 @pytest.fixture
@@ -331,6 +331,6 @@ def test_threads_checking_one_store_at_once_all_pass(tmp_path: Path) -> None:
 
     path = str(tmp_path / "mlflow.db")
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: store.check_writable(path), range(400)))
+        results = list(pool.map(lambda _: connect.check_writable(path), range(400)))
     assert results == [None] * 400
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".runner-write-check")]

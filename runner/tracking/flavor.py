@@ -10,6 +10,10 @@ makes this module a flavor for ``mlflow.models.Model.log``.
 
 Models logged before the code travelled with them name ``runner.compiled.pyfunc`` as their loader
 (``LEGACY_LOADER_MODULE``): that module stays, so they keep loading where runner is installed.
+
+This is MLflow model logging (it saves the spark flavor through Spark), so it lives with tracking,
+above the scorer it ships. No logged file names this module: MLflow records a flavor module's name
+only in its telemetry.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import os
 import shutil
 from typing import Any
 
-from runner.compiled.compiler import compile_pipeline
-from runner.compiled.frame import UnsupportedStage
-from runner.compiled.pipeline import CompiledPipeline
+import runner.compiled
+from runner import spark
+from runner.compat import mlflow as mlflow_compat
+from runner.compiled import CompiledPipeline, ScoringError, UnsupportedStage, compile_pipeline
 
 COMPILED_DIR = "compiled"
 CODE_DIR = "code"
@@ -98,7 +103,7 @@ def copy_scorer_code(code_dir: str) -> None:
 
     They import one another relatively, so the copy imports as ``runner_scorer`` without runner
     (and beside an installed runner without shadowing it)."""
-    source = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.dirname(os.path.abspath(runner.compiled.__file__))
     target = os.path.join(code_dir, SCORER_PACKAGE)
     os.makedirs(target, exist_ok=True)
     for name in SCORER_MODULES:
@@ -125,8 +130,6 @@ def save_model(path: str, mlflow_model: Any, spark_model: Any, input_schema: dic
     """
     import mlflow.spark
 
-    from runner import spark
-
     try:
         compiled: CompiledPipeline | None = compile_pipeline(spark_model, input_schema,
                                                              class_names)
@@ -148,8 +151,6 @@ def save_model(path: str, mlflow_model: Any, spark_model: Any, input_schema: dic
 
 
 def _check_example(compiled: CompiledPipeline, example: Any) -> None:
-    from runner.compiled.frame import ScoringError
-
     try:
         compiled.predict_pandas(example)
     except ScoringError as exc:
@@ -159,9 +160,7 @@ def _check_example(compiled: CompiledPipeline, example: Any) -> None:
 def _save_input_example(path: str, mlflow_model: Any, input_example: Any) -> None:
     """MLflow's own example files (input_example.json, serving_input_example.json) and MLmodel
     keys; the model was saved with an explicit signature, so nothing is inferred from it."""
-    from mlflow.models.utils import _save_example
-
-    _save_example(mlflow_model, input_example, path)
+    mlflow_compat.save_input_example(mlflow_model, input_example, path)
     mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
@@ -177,13 +176,9 @@ def _save_spark_in_place(spark_model: Any, path: str, mlflow_model: Any,
     straight into ``path`` and MLflow's own helper writes the metadata beside it.
     """
     from mlflow.models import Model
-    from mlflow.spark import _SPARK_MODEL_PATH_SUB, _save_model_metadata
-
-    from runner import spark
 
     os.makedirs(path, exist_ok=True)
-    spark.write_model(spark_model, os.path.join(path, _SPARK_MODEL_PATH_SUB))
-    _save_model_metadata(dst_dir=path, spark_model=spark_model,
-                         mlflow_model=mlflow_model if mlflow_model is not None else Model(),
-                         conda_env=None, code_paths=None, signature=signature,
-                         pip_requirements=pip_requirements)
+    spark.write_model(spark_model, os.path.join(path, mlflow_compat.SPARK_MODEL_DIR))
+    mlflow_compat.save_spark_metadata(
+        path, spark_model, mlflow_model if mlflow_model is not None else Model(),
+        signature=signature, pip_requirements=pip_requirements)
