@@ -26,7 +26,8 @@ SOURCES = ("runner", "hydra_plugins")
 # matching prefix gives a module's layer; a module none matches fails test_every_module_has_a_layer.
 LAYERS: dict[str, int] = {
     "runner": 0,  # the package itself: its version
-    "runner.errors": 0, "runner.console": 0, "runner.uris": 0, "runner.compat": 0, "runner.config.types": 0,
+    "runner.errors": 0, "runner.console": 0, "runner.uris": 0, "runner.compat": 0,
+    "runner.config.types": 0,
     "runner.conf": 0, "runner.resources": 0,  # data folders shipped as packages
     "runner.compiled": 1,
     "runner.config": 2,
