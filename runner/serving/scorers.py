@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from runner import tracking
-from runner.serving.scoring import ScoringError
+from runner.compiled.frame import ScoringError
+from runner.config.types import SPARK_TYPES
 
 COMPILED_LOADER = "runner.compiled.pyfunc"
 # models logged with the scorer's code inside them (runner.compiled.flavor.LOADER_MODULE)
@@ -70,9 +71,15 @@ class CompiledScorer:
         return dict(self.pipeline.predict_columns(columns))
 
 
-# Spark SQL type of each MLflow signature type, to build a typed DataFrame per request
-_SPARK_TYPES = {"double": "double", "float": "float", "long": "bigint", "integer": "int",
-                "string": "string", "boolean": "boolean"}
+class SparkRejected(ScoringError):
+    """Rows the Spark scorer rejects, with Spark's own reason (``Unseen label: X``) as the message.
+
+    A subclass only for its constructor: Spark names the column and value inside its text, not
+    as fields, so there is no column, value or row to give ``ScoringError``'s own."""
+
+    def __init__(self, reason: str) -> None:
+        ValueError.__init__(self, reason)
+        self.column, self.value, self.reason, self.row = "", None, reason, None
 
 
 class SparkScorer:
@@ -83,7 +90,7 @@ class SparkScorer:
 
     def __init__(self, model: Any, session: Any, inputs: list[tuple[str, str]]) -> None:
         self.model, self.session, self.inputs = model, session, inputs
-        self.schema = ", ".join(f"`{n}` {_SPARK_TYPES.get(t, 'string')}" for n, t in inputs)
+        self.schema = ", ".join(f"`{n}` {SPARK_TYPES.get(t, 'string')}" for n, t in inputs)
 
     @classmethod
     def load(cls, local_path: str, inputs: list[tuple[str, str]], spark_cfg: Any) -> SparkScorer:
@@ -101,7 +108,7 @@ class SparkScorer:
         try:
             result = out.select(*wanted).collect()
         except Exception as exc:  # the rows were schema-checked already: Spark rejects the data
-            raise ScoringError(spark_reason(exc)) from exc
+            raise SparkRejected(spark_reason(exc)) from exc
         return {c: np.array([_value(r[c]) for r in result], dtype=np.float64) for c in wanted}
 
 
