@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.compiled.frame import ScoringError
+from runner.compiled import ScoringError
 from runner.serving import columns, payloads, responses
 from runner.serving.model import ModelInfo, Scorer
 from runner.serving.responses import RequestError, Response
