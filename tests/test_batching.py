@@ -1,10 +1,10 @@
 """Micro-batching in ``runner serve``: requests scored together get the answers they get alone.
 
 Three levels: the compiled classifiers give a row the same bits whatever rows share the call
-(no Spark); ``invocations.score_together`` answers each request as ``invocations.score`` does alone,
-including the ones the model rejects and the rows handleInvalid=skip drops (no Spark); and real
-servers over HTTP on 127.0.0.1: one in this process on a made-up pipeline, where a counting
-wrapper around the real scorer shows that requests of one wake-up share one call, and
+(no Spark); ``invocations.score_together`` answers each request as ``invocations.score`` does
+alone, including the ones the model rejects and the rows handleInvalid=skip drops (no Spark);
+and real servers over HTTP on 127.0.0.1: one in this process on a made-up pipeline, where a
+counting wrapper around the real scorer shows that requests of one wake-up share one call, and
 ``runner serve`` subprocesses on the trained lab model, under concurrent keep-alive clients.
 """
 

@@ -194,7 +194,7 @@ def test_empty_csv_field_is_a_null_for_the_model() -> None:
 @pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/xml"])
 def test_wrong_content_type_is_415(content_type: str | None) -> None:
     response = invocations.answer(json.dumps(LAB_REQUEST).encode(), content_type, "",
-                                   FakeScorer(), INFO)
+                                  FakeScorer(), INFO)
     assert response.status == 415
     message = json.loads(response.body)["message"]
     assert "unsupported Content-Type" in message
@@ -218,7 +218,7 @@ def test_parquet_body_parses_to_the_columns_json_gives() -> None:
                          index=[10, 11])  # a kept index column, dropped as read_parquet does
     data, params = payloads.parse(parquet(frame), payloads.PARQUET)
     as_json, _ = payloads.parse(json.dumps({"inputs": {c: [LAB[c], None] for c in COLUMNS}}
-                                          ).encode(), responses.JSON)
+                                           ).encode(), responses.JSON)
     assert params == {}
     assert list(data) == COLUMNS
     assert data["FlipperLength"] == [210, 210]
@@ -317,8 +317,8 @@ def test_huge_integers_are_400(digits: int, expected: str) -> None:
 
 def test_integer_columns_check_their_range() -> None:
     info = ModelInfo(uri="m", inputs=(("n", "long"), ("i", "integer")))
-    ok = invocations.prepare(b'{"inputs": {"n": [9007199254740993], "i": [7]}}', responses.JSON, "",
-                         info)
+    ok = invocations.prepare(b'{"inputs": {"n": [9007199254740993], "i": [7]}}', responses.JSON,
+                             "", info)
     assert isinstance(ok, invocations.Prepared)
     assert ok.columns["n"].tolist() == [9007199254740993]  # exact: not through a float
     for payload, where in [(b'{"inputs": {"n": [9223372036854775808], "i": [1]}}', "column n"),

@@ -111,8 +111,8 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self.connections.open) >= self.limits.max_connections:
             answer = responses.error(f"over {self.limits.max_connections} open connections "
-                                   "(serving.max_connections): retry later", 503,
-                                   "TOO_MANY_CONNECTIONS")
+                                     "(serving.max_connections): retry later", 503,
+                                     "TOO_MANY_CONNECTIONS")
             transport.write(encode(answer, keep_alive=False))  # type: ignore[attr-defined]
             transport.close()
             self.rejected = True
@@ -195,8 +195,9 @@ class HttpConnection(asyncio.Protocol):
         elif self.waiting in ("head", "body") and self.buf:
             key = "header_timeout" if self.waiting == "head" else "body_timeout"
             seconds = getattr(self.limits, key)
-            self._reject(responses.error(f"request {self.waiting} not received within {seconds:g} "
-                                       f"s (serving.{key})", 408, "REQUEST_TIMEOUT"))
+            self._reject(responses.error(f"request {self.waiting} not received within "
+                                         f"{seconds:g} s (serving.{key})", 408,
+                                         "REQUEST_TIMEOUT"))
         elif self.waiting == "write":
             self.transport.abort()  # its unread answers would never drain
         else:

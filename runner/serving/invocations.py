@@ -99,7 +99,7 @@ def _end_to_end(requests: Sequence[dict[str, Any]]) -> dict[str, Any]:
             joined[name] = np.concatenate(parts)
         else:
             joined[name] = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray)
-                                                         else p)]
+                                                        else p)]
     return joined
 
 
