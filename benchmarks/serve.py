@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runner.console import out
+
 BIN = Path(sys.executable).parent
 LAB = {"dataframe_records": [{"Island": "Biscoe", "CulmenLength": 48.7, "CulmenDepth": 14.1,
                               "FlipperLength": 210, "BodyMass": 4450}]}
@@ -78,19 +80,14 @@ class Load:
 
 
 def report(ld: Load) -> Load:
-    say(f"  {ld.connections:>2} connections: {ld.requests} requests, {ld.errors} errors, "
+    out(f"  {ld.connections:>2} connections: {ld.requests} requests, {ld.errors} errors, "
         f"p50 {ld.p50_ms:.3f} ms, p99 {ld.p99_ms:.3f} ms, {ld.rps:,.0f} req/s")
     return ld
 
 
-def say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
 def train(root: Path) -> str:
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    say("training the lab model with runner ...")
+    out("training the lab model with runner ...")
     cmd = [str(BIN / "runner"), f"tracking.uri={uri}", SPARK, "tracking.log_datasets=false"]
     subprocess.run(cmd, cwd=root, check=True, capture_output=True, text=True)
     return uri
@@ -182,19 +179,19 @@ def wrk_load(port: int, connections: int, seconds: float) -> Load:
     """``wrk`` with one thread (the other core is the server's), latency percentiles on."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT % BODY.decode())
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+    text = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                           "--latency", "-s", f.name, f"http://127.0.0.1:{port}/invocations"],
                          capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    elapsed = _duration(re.search(r"requests in ([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
+    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    elapsed = _duration(re.search(r"requests in ([\d.]+\w+)", text).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket_errors = re.search(r"Socket errors: (.*)", text)
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    p50 = _duration(re.search(r"50%\s+([\d.]+\w+)", out).group(1)) * 1000  # type: ignore[union-attr]
-    p99 = _duration(re.search(r"99%\s+([\d.]+\w+)", out).group(1)) * 1000  # type: ignore[union-attr]
+    p50 = _duration(re.search(r"50%\s+([\d.]+\w+)", text).group(1)) * 1000  # type: ignore[union-attr]
+    p99 = _duration(re.search(r"99%\s+([\d.]+\w+)", text).group(1)) * 1000  # type: ignore[union-attr]
     return Load(connections, requests, errors, elapsed, p50, p99)
 
 
@@ -212,7 +209,7 @@ def bench_runner(root: Path, uri: str, seconds: float, workers: int
     cmd = [str(BIN / "runner"), "serve", f"tracking.uri={uri}", f"serving.port={port}",
            f"serving.workers={workers}", SPARK]
     process, startup = start(cmd, port, root, 300)
-    say(f"  startup {startup:.2f} s")
+    out(f"  startup {startup:.2f} s")
     try:
         load(port, 1, 1.0, 500)  # warm-up
         return startup, [report(load(port, c, seconds, 200_000)) for c in (1, 8, 32)]
@@ -265,7 +262,7 @@ def compare(root: Path, uri: str, before: Path, rounds: int, seconds: float) -> 
         order = [("before", before), ("after", after)]
         for name, source in order if r % 2 == 0 else order[::-1]:
             runs[name].append(bench_source(root, uri, source, seconds))
-            say(f"round {r + 1} {name}: " + "; ".join(
+            out(f"round {r + 1} {name}: " + "; ".join(
                 f"@{ld.connections} p50 {ld.p50_ms:.3f} p99 {ld.p99_ms:.3f} ms, "
                 f"{ld.rps:,.0f} req/s, server CPU {ld.server_cpu_us:.0f} us/req, "
                 f"{ld.errors} errors" for ld in runs[name][-1]))
@@ -370,7 +367,7 @@ def compare_shells(root: Path, uri: str, rounds: int, seconds: float, workers: i
             port = free_port()
             runs[name].append(bench_shell(root, shell_commands(uri, port, workers)[name], port,
                                           seconds))
-            say(f"round {r + 1} {name}: " + "; ".join(
+            out(f"round {r + 1} {name}: " + "; ".join(
                 f"@{ld.connections} p50 {ld.p50_ms:.3f} p99 {ld.p99_ms:.3f} ms, "
                 f"{ld.rps:,.0f} req/s, CPU {ld.server_cpu_us:.0f} us/req, {ld.errors} errors"
                 for ld in runs[name][-1]))
@@ -397,7 +394,7 @@ def dir_startup(root: Path, uri: str) -> float:
     cmd = [str(BIN / "runner"), "serve", f"serving.model_uri={path}", f"serving.port={port}"]
     process, startup = start(cmd, port, root, 60)
     stop(process)
-    say(f"  startup from a model directory {startup:.2f} s")
+    out(f"  startup from a model directory {startup:.2f} s")
     return startup
 
 
@@ -427,7 +424,7 @@ def bench_mlflow(root: Path, model: Path, seconds: float) -> tuple[float, list[L
     cmd = [str(BIN / "mlflow"), "models", "serve", "-m", str(model), "--env-manager", "local",
            "-h", "127.0.0.1", "-p", str(port)]
     process, startup = start(cmd, port, root, 300)
-    say(f"  startup {startup:.2f} s")
+    out(f"  startup {startup:.2f} s")
     try:
         load(port, 1, 2.0, 5)  # warm-up: the first request starts Spark work
         return startup, [report(load(port, c, seconds, 100)) for c in (1, 8)]
@@ -473,17 +470,17 @@ def bench_batch(root: Path, uri: str, rows: int, udf_rows: int) -> tuple[float, 
                    f"predict.output={root / 'scored.parquet'}"])
     session = spark.get_session(cfg.spark)
     session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # fast pandas -> Spark
-    say(f"generating {rows:,} penguin-like rows ...")
+    out(f"generating {rows:,} penguin-like rows ...")
     frame = session.createDataFrame(pd.DataFrame(penguin_rows(rows)))
     frame.write.parquet(str(root / "big.parquet"))
-    say("runner predict ...")
+    out("runner predict ...")
     ours = predict.run(cfg)
     assert ours.rows == rows
-    say(f"mlflow.pyfunc.spark_udf on {udf_rows:,} rows ...")
+    out(f"mlflow.pyfunc.spark_udf on {udf_rows:,} rows ...")
     tracking.use_store(uri)
     t0 = time.perf_counter()
     udf_seconds = spark_udf_seconds(session, udf_rows, root)
-    say(f"  ({time.perf_counter() - t0:.1f} s)")
+    out(f"  ({time.perf_counter() - t0:.1f} s)")
     return rows / ours.seconds, udf_rows / udf_seconds
 
 
@@ -560,31 +557,31 @@ def main() -> None:
     try:
         uri = args.store or train(root)
         if args.shells:
-            say(compare_shells(root, uri, args.rounds, seconds, args.workers))
+            out(compare_shells(root, uri, args.rounds, seconds, args.workers))
             return
         if args.compare_with:
-            say(compare(root, uri, args.compare_with.resolve(), args.rounds, seconds))
+            out(compare(root, uri, args.compare_with.resolve(), args.rounds, seconds))
             return
         ours: tuple[float, list[Load]] = (0.0, [])
         theirs: tuple[float, list[Load]] = (0.0, [])
         from_dir: float | None = None
         if not args.no_serve:
-            say(f"runner serve (serving.workers={args.workers}) ...")
+            out(f"runner serve (serving.workers={args.workers}) ...")
             ours = bench_runner(root, uri, seconds, args.workers)
             from_dir = dir_startup(root, uri)
-            say("mlflow models serve (spark flavor) ...")
+            out("mlflow models serve (spark flavor) ...")
             theirs = bench_mlflow(root, mlflow_model_copy(root, uri), min(seconds, 6.0))
         batch = None if args.no_batch else bench_batch(
             root, uri, 100_000 if args.quick else 1_000_000, 20_000 if args.quick else 100_000)
         generator = "wrk -t1" if shutil.which("wrk") else "asyncio client"
-        say(f"\nsingle-record lab request, keep-alive, load generator: {generator}; "
+        out(f"\nsingle-record lab request, keep-alive, load generator: {generator}; "
             f"@N = N connections; mlflow only at 1 and 8 (it needs ~200 ms per request); "
             f"runner with serving.workers={args.workers}")
         if batch:
-            say("batch: runner predict on the full rows, spark_udf on fewer (rows/s either way)")
-        say("startup: spawn -> first /ping 200; 'dir' serves the champion's files from a directory "
+            out("batch: runner predict on the full rows, spark_udf on fewer (rows/s either way)")
+        out("startup: spawn -> first /ping 200; 'dir' serves the champion's files from a directory "
             "(serving.model_uri=<dir>: no tracking store, no MLflow import)")
-        say(table(ours, theirs, batch, from_dir))
+        out(table(ours, theirs, batch, from_dir))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,10 +1,10 @@
 """Micro-batching in ``runner serve``: requests scored together get the answers they get alone.
 
 Three levels: the compiled classifiers give a row the same bits whatever rows share the call
-(no Spark); ``scoring.score_together`` answers each request as ``scoring.score`` does alone,
-including the ones the model rejects and the rows handleInvalid=skip drops (no Spark); and real
-servers over HTTP on 127.0.0.1: one in this process on a made-up pipeline, where a counting
-wrapper around the real scorer shows that requests of one wake-up share one call, and
+(no Spark); ``invocations.score_together`` answers each request as ``invocations.score`` does
+alone, including the ones the model rejects and the rows handleInvalid=skip drops (no Spark);
+and real servers over HTTP on 127.0.0.1: one in this process on a made-up pipeline, where a
+counting wrapper around the real scorer shows that requests of one wake-up share one call, and
 ``runner serve`` subprocesses on the trained lab model, under concurrent keep-alive clients.
 """
 
@@ -39,9 +39,11 @@ from runner.compiled.classifiers import (
 )
 from runner.compiled.frame import Column, Frame
 from runner.compiled.trees import GradientBoostedTrees
-from runner.serving import scoring
+from runner.serving import batching, invocations, payloads, responses, workers
+from runner.serving.connections import Limits, protocol_factory
+from runner.serving.invocations import Prepared
+from runner.serving.model import ModelInfo
 from runner.serving.scorers import CompiledScorer
-from runner.serving.scoring import ModelInfo, Prepared
 from tests.compiled_support import ISLANDS, LAB_INPUTS, lab_shaped_pipeline
 from tests.conftest import LAB_REQUEST
 from tests.serving_support import Server, Store, running_server, start_server, trained_store
@@ -168,14 +170,15 @@ def _bodies(seed: int) -> list[tuple[str, bytes]]:
 def test_score_together_answers_each_request_as_it_is_answered_alone(handle_invalid: str) -> None:
     scorer = _scorer(handle_invalid)
     info = _info(scorer)
-    prepared = [scoring.prepare(body, scoring.JSON, query, info) for query, body in _bodies(5)]
+    prepared = [invocations.prepare(body, responses.JSON, query, info)
+                for query, body in _bodies(5)]
     requests = [r for r in prepared if isinstance(r, Prepared)]
     assert len(requests) == len(prepared)
-    alone = [scoring.score(r, scorer, info) for r in requests]
+    alone = [invocations.score(r, scorer, info) for r in requests]
     assert {a.status for a in alone} == ({200, 400} if handle_invalid == "error" else {200})
     for size in (2, 7, len(requests)):
         together = [answer for i in range(0, len(requests), size)
-                    for answer in scoring.score_together(requests[i:i + size], scorer, info)]
+                    for answer in invocations.score_together(requests[i:i + size], scorer, info)]
         assert together == alone
 
 
@@ -210,7 +213,7 @@ class InProcess:
         assert held.wait(10)
 
     def alone(self, body: bytes, query: str = "") -> tuple[int, bytes]:
-        answer = scoring.invocations(body, scoring.JSON, query, self.scorer.scorer, self.info)
+        answer = invocations.answer(body, responses.JSON, query, self.scorer.scorer, self.info)
         return answer.status, answer.body
 
 
@@ -219,8 +222,8 @@ def in_process() -> Iterator[InProcess]:
     """serve's protocol on its own event loop (uvloop where installed) in a thread."""
     scorer = CountingScorer(_scorer("error"))
     app = serving.App(scorer, _info(scorer.scorer), b"page")
-    loop = serving._new_loop()
-    factory, connections = serving.protocol_factory(app, serving.Limits(1 << 22), None, loop)
+    loop = workers.new_loop()
+    factory, connections = protocol_factory(app, Limits(1 << 22), loop)
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -234,7 +237,7 @@ def in_process() -> Iterator[InProcess]:
         loop.close()
 
 
-def http_request(body: bytes, query: str = "", content_type: str = scoring.JSON) -> bytes:
+def http_request(body: bytes, query: str = "", content_type: str = responses.JSON) -> bytes:
     path = "/invocations" + (f"?{query}" if query else "")
     return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
@@ -277,7 +280,7 @@ def test_a_request_over_max_batch_rows_is_scored_on_its_own(in_process: InProces
     big = json.dumps({"dataframe_records": [_record(rng) for _ in range(1100)]}).encode()
     small = [json.dumps({"dataframe_records": [_record(rng)]}).encode() for _ in range(3)]
     assert send_held(in_process, [*small, big]) == [in_process.alone(b) for b in [*small, big]]
-    assert serving.MAX_BATCH_ROWS < 1100
+    assert batching.MAX_BATCH_ROWS < 1100
     assert 1100 in in_process.scorer.calls
     assert sum(in_process.scorer.calls) == 1103
 
@@ -320,10 +323,10 @@ def lab_bodies(seed: int) -> list[Item]:
         records = [record() for _ in range(rng.choice([1, 1, 1, 3, 20]))]
         if i % 5 == 4:
             records.insert(rng.randrange(len(records) + 1), odd[i // 5 % len(odd)])
-        out.append((rng.choice(queries), scoring.JSON,
+        out.append((rng.choice(queries), responses.JSON,
                     json.dumps({"dataframe_records": records}).encode()))
-    out += [("", scoring.JSON, json.dumps({"dataframe_records": [odd[0]]}).encode()),
-            ("labels=true", scoring.CSV, ",".join(LAB).encode() + b"\nDream,40.1,18.9,190,3900\n")]
+    out += [("", responses.JSON, json.dumps({"dataframe_records": [odd[0]]}).encode()),
+            ("labels=true", payloads.CSV, ",".join(LAB).encode() + b"\nDream,40.1,18.9,190,3900\n")]
     return out
 
 

@@ -65,7 +65,6 @@ def test_labels_are_answered_as_given(spark, cfg_factory, tmp_path: Path, labels
     import pandas as pd
 
     from runner import serving, tracking
-    from runner.serving import scoring
 
     features, label = write_csv(tmp_path / "iris.csv", "iris", labels)
     cfg = configure(cfg_factory(["model.maxIter=50", "model.regParam=0.01",
@@ -85,7 +84,7 @@ def test_labels_are_answered_as_given(spark, cfg_factory, tmp_path: Path, labels
         cfg.serving.model_uri = f"models:/{result.model.registered_name}/{result.model.version}"
     app, _ = serving.load_app(cfg)
     body = json.dumps({"dataframe_records": rows[features].to_dict("records")}).encode()
-    response = scoring.invocations(body, "application/json", "labels=true", app.scorer, app.info)
+    response = app.handle("POST", "/invocations", "labels=true", "application/json", body)
     assert response.status == 200
     assert [p["label"] for p in json.loads(response.body)["predictions"]] == expected
 

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runner.serving import scoring
-from runner.serving.scoring import ModelInfo, ScoringError
+from runner.compiled import ScoringError
+from runner.serving import invocations, model, payloads, responses
+from runner.serving.model import ModelInfo
+from runner.serving.scorers import SparkRejected
 from tests.conftest import LAB_REQUEST
 
 INPUTS = (("Island", "string"), ("CulmenLength", "double"), ("CulmenDepth", "double"),
@@ -34,10 +36,10 @@ class FakeScorer:
         for name, values in columns.items():
             for v in values:
                 if v is None or (isinstance(v, float) and math.isnan(v)):
-                    raise ScoringError(f"column {name!r}: null or NaN")
+                    raise ScoringError(name, v, "null or NaN")
         unseen = [v for v in columns["Island"] if v not in ISLANDS]
         if unseen:
-            raise ScoringError(f"column 'Island': unseen label: {unseen[0]!r}")
+            raise ScoringError("Island", unseen[0], "unseen label")
         prediction = np.array([ISLANDS[v] for v in columns["Island"]])
         probability = np.eye(3)[prediction.astype(int)] * 0.9 + 0.1 / 3
         return {"prediction": prediction, "probability": probability}
@@ -46,7 +48,7 @@ class FakeScorer:
 def invoke(payload: Any, content_type: str = "application/json", query: str = "",
            scorer: Any = None) -> tuple[int, dict[str, Any]]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    response = scoring.invocations(body, content_type, query, scorer or FakeScorer(), INFO)
+    response = invocations.answer(body, content_type, query, scorer or FakeScorer(), INFO)
     return response.status, json.loads(response.body)
 
 
@@ -191,8 +193,8 @@ def test_empty_csv_field_is_a_null_for_the_model() -> None:
 
 @pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/xml"])
 def test_wrong_content_type_is_415(content_type: str | None) -> None:
-    response = scoring.invocations(json.dumps(LAB_REQUEST).encode(), content_type, "",
-                                   FakeScorer(), INFO)
+    response = invocations.answer(json.dumps(LAB_REQUEST).encode(), content_type, "",
+                                  FakeScorer(), INFO)
     assert response.status == 415
     message = json.loads(response.body)["message"]
     assert "unsupported Content-Type" in message
@@ -214,9 +216,9 @@ def test_parquet_body_parses_to_the_columns_json_gives() -> None:
 
     frame = pd.DataFrame([LAB, {**LAB, "Island": None, "CulmenLength": float("nan")}],
                          index=[10, 11])  # a kept index column, dropped as read_parquet does
-    data, params = scoring.parse(parquet(frame), scoring.PARQUET)
-    as_json, _ = scoring.parse(json.dumps({"inputs": {c: [LAB[c], None] for c in COLUMNS}}
-                                          ).encode(), scoring.JSON)
+    data, params = payloads.parse(parquet(frame), payloads.PARQUET)
+    as_json, _ = payloads.parse(json.dumps({"inputs": {c: [LAB[c], None] for c in COLUMNS}}
+                                           ).encode(), responses.JSON)
     assert params == {}
     assert list(data) == COLUMNS
     assert data["FlipperLength"] == [210, 210]
@@ -224,22 +226,22 @@ def test_parquet_body_parses_to_the_columns_json_gives() -> None:
     assert data["Island"] == ["Biscoe", None]  # a null is None, as JSON's null
     assert data["CulmenLength"][1] is None  # pandas writes its NaN (= missing) as a null
     assert {c: data[c][:1] for c in COLUMNS} == {c: as_json[c][:1] for c in COLUMNS}
-    assert invoke(parquet(frame.iloc[:1]), scoring.PARQUET)[1] == {"predictions": [1.0]}
+    assert invoke(parquet(frame.iloc[:1]), payloads.PARQUET)[1] == {"predictions": [1.0]}
 
 
 def test_parquet_gets_the_json_paths_type_checks_and_messages() -> None:
     import pandas as pd
 
     wrong = pd.DataFrame([{**LAB, "BodyMass": "heavy"}])
-    status, answer = invoke(parquet(wrong), scoring.PARQUET)
+    status, answer = invoke(parquet(wrong), payloads.PARQUET)
     as_json = invoke({"dataframe_records": [{**LAB, "BodyMass": "heavy"}]})
     assert (status, answer) == as_json
     assert status == 400
     assert "column BodyMass row 0: expected a number" in answer["message"]
-    status, answer = invoke(parquet(pd.DataFrame([{**LAB, "Extra": 1}])), scoring.PARQUET)
+    status, answer = invoke(parquet(pd.DataFrame([{**LAB, "Extra": 1}])), payloads.PARQUET)
     assert status == 400
     assert "unknown column(s) Extra" in answer["message"]
-    status, answer = invoke(b"PAR1 not parquet", scoring.PARQUET)
+    status, answer = invoke(b"PAR1 not parquet", payloads.PARQUET)
     assert status == 400
     assert answer["message"].startswith("malformed Parquet:")
 
@@ -257,17 +259,14 @@ def test_a_scorer_bug_is_not_reported_as_a_client_error() -> None:
         invoke(LAB_REQUEST, scorer=Broken())
 
 
-def test_the_compiled_scorers_own_error_class_counts_as_a_scoring_error() -> None:
-    class ScoringError(ValueError):  # same name, another module: runner.compiled's
-        pass
-
-    class Compiled(FakeScorer):
+def test_the_spark_scorers_rejection_is_a_400_with_sparks_reason() -> None:
+    class Spark(FakeScorer):
         def predict_columns(self, columns: dict[str, Any]) -> dict[str, np.ndarray]:
-            raise ScoringError("column 'Island': unseen label 'Atlantis'")
+            raise SparkRejected("Unseen label: Atlantis")
 
-    status, body = invoke(LAB_REQUEST, scorer=Compiled())
+    status, body = invoke(LAB_REQUEST, scorer=Spark())
     assert status == 400
-    assert "Atlantis" in body["message"]
+    assert body["message"] == "the model rejected the input: Unseen label: Atlantis"
 
 
 def test_metadata_and_example() -> None:
@@ -276,7 +275,7 @@ def test_metadata_and_example() -> None:
     assert meta["class_labels"] == ["Adelie", "Gentoo", "Chinstrap"]
     assert meta["input_schema"][0] == {"name": "Island", "type": "string"}
     assert meta["example"] == LAB_REQUEST
-    other = scoring.example_request([("x", "double"), ("s", "string")])
+    other = model.example_request([("x", "double"), ("s", "string")])
     assert other == {"dataframe_records": [{"x": 0, "s": ""}]}
 
 
@@ -318,16 +317,16 @@ def test_huge_integers_are_400(digits: int, expected: str) -> None:
 
 def test_integer_columns_check_their_range() -> None:
     info = ModelInfo(uri="m", inputs=(("n", "long"), ("i", "integer")))
-    ok = scoring.prepare(b'{"inputs": {"n": [9007199254740993], "i": [7]}}', scoring.JSON, "",
-                         info)
-    assert isinstance(ok, scoring.Prepared)
+    ok = invocations.prepare(b'{"inputs": {"n": [9007199254740993], "i": [7]}}', responses.JSON,
+                             "", info)
+    assert isinstance(ok, invocations.Prepared)
     assert ok.columns["n"].tolist() == [9007199254740993]  # exact: not through a float
     for payload, where in [(b'{"inputs": {"n": [9223372036854775808], "i": [1]}}', "column n"),
                            (b'{"inputs": {"n": [1], "i": [2147483648]}}', "column i"),
                            (b'{"inputs": {"n": [1e19], "i": [1]}}', "column n"),
                            (b'{"inputs": {"n": [NaN], "i": [1]}}', "column n")]:
-        answer = scoring.prepare(payload, scoring.JSON, "", info)
-        assert isinstance(answer, scoring.Response)
+        answer = invocations.prepare(payload, responses.JSON, "", info)
+        assert isinstance(answer, responses.Response)
         assert answer.status == 400
         assert where in json.loads(answer.body)["message"]
 

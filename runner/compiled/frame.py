@@ -21,7 +21,11 @@ class UnsupportedStage(Exception):
 
 
 class ScoringError(ValueError):
-    """A row Spark would reject: names the column, the offending value and the input row."""
+    """A row Spark would reject: names the column, the offending value and the input row.
+
+    runner's one error for rows a model rejects: ``runner serve`` answers it with a 400 (its
+    Spark fallback raises a subclass carrying Spark's reason).
+    """
 
     def __init__(self, column: str, value: Any, reason: str, row: int | None = None) -> None:
         where = f" (input row {row})" if row is not None else ""

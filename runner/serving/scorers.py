@@ -3,12 +3,11 @@
 ``compiled``: the JVM-free numpy scorer that ``runner.compiled`` saves in the MLflow model as its
 ``python_function`` flavor (loader_module runner.compiled.pyfunc); microseconds per request.
 ``spark``: the model's spark flavor on a local SparkSession; a JVM and ~100 ms per request, kept
-as the fallback for models (or installs) without the compiled scorer.
+as the fallback for models without the compiled scorer.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from runner import tracking
-from runner.serving.scoring import ScoringError
+from runner.compiled import CompiledPipeline, ScoringError
+from runner.config.types import SPARK_TYPES
 
 COMPILED_LOADER = "runner.compiled.pyfunc"
 # models logged with the scorer's code inside them (runner.compiled.flavor.LOADER_MODULE)
@@ -27,18 +27,15 @@ COMPILED_LOADERS = frozenset({COMPILED_LOADER, "runner_scorer.pyfunc"})
 class Choice:
     """The scorer chosen for a model and why."""
 
-    scorer: Any
+    scorer: CompiledScorer | SparkScorer
     note: str
 
 
 def choose(local_path: str, inputs: list[tuple[str, str]], spark_cfg: Any) -> Choice:
-    """The compiled scorer when the model carries one and runner.compiled imports, else Spark."""
+    """The compiled scorer when the model carries one, else Spark."""
     compiled_dir, why_not = compiled_location(local_path)
     if compiled_dir is not None:
-        try:
-            return Choice(CompiledScorer.load(compiled_dir), "compiled numpy scorer, no JVM")
-        except ImportError as exc:
-            why_not = f"runner.compiled cannot be imported ({exc})"
+        return Choice(CompiledScorer.load(compiled_dir), "compiled numpy scorer, no JVM")
     return Choice(SparkScorer.load(local_path, inputs, spark_cfg), f"Spark fallback: {why_not}")
 
 
@@ -57,22 +54,27 @@ class CompiledScorer:
 
     kind = "compiled"
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: CompiledPipeline) -> None:
         self.pipeline = pipeline
         self.class_names: list[str] = list(pipeline.class_names or [])  # saved with the scorer
 
     @classmethod
     def load(cls, directory: str) -> CompiledScorer:
-        compiled = importlib.import_module("runner.compiled")
-        return cls(compiled.CompiledPipeline.load(directory))
+        return cls(CompiledPipeline.load(directory))
 
     def predict_columns(self, columns: dict[str, Any]) -> dict[str, np.ndarray]:
         return dict(self.pipeline.predict_columns(columns))
 
 
-# Spark SQL type of each MLflow signature type, to build a typed DataFrame per request
-_SPARK_TYPES = {"double": "double", "float": "float", "long": "bigint", "integer": "int",
-                "string": "string", "boolean": "boolean"}
+class SparkRejected(ScoringError):
+    """Rows the Spark scorer rejects, with Spark's own reason (``Unseen label: X``) as the message.
+
+    A subclass only for its constructor: Spark names the column and value inside its text, not
+    as fields, so there is no column, value or row to give ``ScoringError``'s own."""
+
+    def __init__(self, reason: str) -> None:
+        ValueError.__init__(self, reason)
+        self.column, self.value, self.reason, self.row = "", None, reason, None
 
 
 class SparkScorer:
@@ -83,7 +85,7 @@ class SparkScorer:
 
     def __init__(self, model: Any, session: Any, inputs: list[tuple[str, str]]) -> None:
         self.model, self.session, self.inputs = model, session, inputs
-        self.schema = ", ".join(f"`{n}` {_SPARK_TYPES.get(t, 'string')}" for n, t in inputs)
+        self.schema = ", ".join(f"`{n}` {SPARK_TYPES.get(t, 'string')}" for n, t in inputs)
 
     @classmethod
     def load(cls, local_path: str, inputs: list[tuple[str, str]], spark_cfg: Any) -> SparkScorer:
@@ -101,7 +103,7 @@ class SparkScorer:
         try:
             result = out.select(*wanted).collect()
         except Exception as exc:  # the rows were schema-checked already: Spark rejects the data
-            raise ScoringError(spark_reason(exc)) from exc
+            raise SparkRejected(spark_reason(exc)) from exc
         return {c: np.array([_value(r[c]) for r in result], dtype=np.float64) for c in wanted}
 
 

@@ -28,7 +28,7 @@ import pytest
 from runner import serving
 from runner.config import check_serving
 from runner.errors import RunnerError
-from runner.serving import scoring
+from runner.serving import responses
 from tests.conftest import LAB_REQUEST
 from tests.serving_support import Server, Store, start_server, trained_store
 
@@ -443,10 +443,10 @@ def test_a_bug_while_scoring_is_a_500_and_one_log_line(capfd: pytest.CaptureFixt
         def predict_columns(self, columns: dict[str, object]) -> dict[str, object]:
             return {"prediction": 1 / 0}
 
-    info = scoring.ModelInfo(uri="m", inputs=tuple((k, "string" if k == "Island" else "double")
+    info = serving.ModelInfo(uri="m", inputs=tuple((k, "string" if k == "Island" else "double")
                                                    for k in LAB))
     app = serving.App(Broken(), info, b"page")
-    answer = app.handle("POST", "/invocations", "", scoring.JSON, GOOD)
+    answer = app.handle("POST", "/invocations", "", responses.JSON, GOOD)
     assert answer.status == 500
     assert json.loads(answer.body)["error_code"] == "INTERNAL_ERROR"
     err = capfd.readouterr().err.splitlines()
