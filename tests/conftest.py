@@ -64,11 +64,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def spark():
-    """The one SparkSession of the test session, built from the default spark config."""
+    """The one SparkSession of the test session, built from the default spark config.
+
+    Started for the default data, as `runner` starts it: a JVM given a small local input gets
+    the quick JIT (C1 only), which costs the many small jobs of the tests less CPU than Spark's
+    default C2 compiler threads do. Without the input, the JIT depended on which test of a
+    worker happened to start the JVM first (a train.run passes it, this fixture did not).
+    """
     from runner import spark as spark_mod
+    from runner.pipeline import data as data_mod
 
     cfg = make_config(TEST_SPARK_OVERRIDES)
-    session = spark_mod.get_session(cfg.spark)
+    session = spark_mod.get_session(cfg.spark, data_mod.resolve_path(cfg.data.path))
     yield session
     session.stop()
 
