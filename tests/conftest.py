@@ -3,7 +3,10 @@ and configs composed with Hydra's compose API exactly as the CLI composes them."
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -87,10 +90,31 @@ def make_config(overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides or []))
 
 
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow sqlite store as a first run creates it (every migration to head, the Default
+    experiment), built once per test process: building one costs MLflow's migrations, about a
+    second of CPU and many fsyncs, which each of the ~80 tests on a fresh store paid."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    root = tmp_path_factory.mktemp("empty-store")
+    built = SqlAlchemyStore(f"sqlite:///{root / 'mlflow.db'}", str(root / "mlruns"))
+    built.engine.dispose()  # closed before it is copied
+    return root / "mlflow.db"
+
+
 @pytest.fixture
-def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh sqlite MLflow store in a tmp dir, used through MLFLOW_TRACKING_URI."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path
+               ) -> Iterator[str]:
+    """A fresh sqlite MLflow store in a tmp dir, used through MLFLOW_TRACKING_URI: a copy of
+    ``empty_store`` whose Default experiment keeps its artifacts in this dir's ./mlruns, as
+    MLflow makes it for a store created here."""
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(empty_store, db)
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                    (str(tmp_path / "mlruns" / "0"),))
+    uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     yield uri
