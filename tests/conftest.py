@@ -29,16 +29,18 @@ LAB_REQUEST = {
 TEST_SPARK_OVERRIDES = ["spark.master='local[2]'"]  # quoted: Hydra's grammar rejects bare []
 
 # Test files by measured time on 2 cores (per-file sums of `--durations`), slowest first. `make
-# test` runs two xdist workers that each take a whole file at a time, in collection order: when
-# the long files start first, the two workers end at about the same time instead of one running
-# a 3-minute file alone at the end. Files not listed keep their order after these.
+# test` runs two xdist workers that each take a whole file at a time, in collection order (xdist's
+# own reordering by test count is off: --no-loadscope-reorder in the Makefile): when the long
+# files start first, the two workers end at about the same time instead of one running a
+# 3-minute file alone at the end. Files not listed keep their order after these.
+# test_jvm_options.py is placed by estimate: two CLI runs, as test_cli.py's run and reproduce.
 SLOWEST_FIRST = [
     "test_engines.py",
     "test_sweep_cli.py",
-    "test_jvm_options.py",
     "reliability/test_sweep_faults.py",
     "test_tracking_server.py",
     "test_cli.py",
+    "test_jvm_options.py",
     "test_models.py",
     "test_model_portability.py",
     "test_compiled_parity.py",
