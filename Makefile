@@ -21,8 +21,11 @@ run: setup
 
 # Two pytest-xdist workers, each taking a whole test file at a time: a file's module fixtures
 # (servers, trained stores) start once, and the suite's subprocess start-ups and waits overlap.
+# --no-loadscope-reorder: xdist 3 otherwise queues files by their number of tests, most first,
+# which ignores tests/conftest.py's SLOWEST_FIRST and left the few-test, minutes-long end-to-end
+# files (engines, tracking server, sweeps) for the end, on one worker while the other idled.
 # PYTEST_WORKERS= runs everything in this one process.
-PYTEST_WORKERS ?= -n 2 --dist loadfile
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 test: setup
 	bash scripts/ensure_test_tools.sh

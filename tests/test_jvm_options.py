@@ -99,45 +99,45 @@ def test_a_damaged_archive_is_deleted_and_written_again(
 
 
 @pytest.mark.slow
-def test_a_local_run_with_a_truncated_archive_goes_on_and_writes_a_new_one(
+def test_a_local_run_replaces_a_truncated_archive_and_the_next_run_maps_it(
         tmp_path: Path, real_archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "cache"))
+    """The first run meets a truncated archive, goes on, and writes a whole new one while
+    exiting; the second must map it. One test, two CLI runs (a JVM each): a first run with no
+    archive at all takes the same path (a damaged one is deleted first), so it needs no run."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(cache))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     archive = _truncated(real_archive, class_archive.archive_path(spark._java()[1], ""))
     cut_size = archive.stat().st_size
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    done = subprocess.run([sys.executable, "-m", "runner.cli", "spark.master='local[2]'",
-                           "tracking.log_models=none"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=400, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "accuracy" in done.stdout
-    notes = [line for line in done.stderr.splitlines() if "damaged class archive" in line]
-    assert len(notes) == 1
-    assert notes[0].startswith("runner: note: ")
-    # the pipes closed when the JVM was gone: it wrote a whole new archive while exiting
-    assert class_archive.damaged(archive) is None
-    assert archive.stat().st_size > cut_size
-
-
-@pytest.mark.slow
-def test_a_local_run_writes_the_archive_and_the_next_run_maps_it(tmp_path: Path) -> None:
-    env = {**os.environ, "RUNNER_CACHE_DIR": str(tmp_path / "cache"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     cmd = [sys.executable, "-m", "runner.cli", "spark.master='local[2]'",
            "tracking.log_models=none"]
 
-    def run(*extra: str) -> str:  # the pipes close when the JVM is gone, archive written
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        # the pipes close when the JVM is gone: an archive it writes at exit is complete
         done = subprocess.run([*cmd, *extra], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=400, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
-        return re.search(r"accuracy\s+(\S+)", done.stdout).group(1)
+        return done
 
     first = run()
-    archives = list((tmp_path / "cache" / "jvm").glob("*.jsa"))
-    assert len(archives) == 1
-    assert archives[0].read_bytes()[:4] == bytes.fromhex("a8ab0bf0")  # a dynamic CDS archive
+    notes = [line for line in first.stderr.splitlines() if "damaged class archive" in line]
+    assert len(notes) == 1
+    assert notes[0].startswith("runner: note: ")
+    assert class_archive.damaged(archive) is None
+    assert archive.stat().st_size > cut_size
+    assert list((cache / "jvm").glob("*.jsa")) == [archive]
+    assert archive.read_bytes()[:4] == bytes.fromhex("a8ab0bf0")  # a dynamic CDS archive
     # -Xshare:on makes a JVM that cannot map the archive fail to start instead of going on
     # without it: the next run maps it, and computes the same model
-    assert run('++spark.conf={spark.driver.extraJavaOptions: "-Xshare:on"}') == first
+    second = run('++spark.conf={spark.driver.extraJavaOptions: "-Xshare:on"}')
+    assert "damaged class archive" not in second.stderr
+    assert _accuracy(second.stdout) == _accuracy(first.stdout)
+
+
+def _accuracy(stdout: str) -> str:
+    found = re.search(r"accuracy\s+(\S+)", stdout)
+    assert found, stdout[-2000:]
+    return found.group(1)
 
 
 def test_small_local_inputs_get_the_quick_jit_and_big_or_remote_ones_do_not(
