@@ -48,24 +48,6 @@ COMPAT = "runner.compat"
 KNOWN_VIOLATIONS: frozenset[str] = frozenset({
     # sweep engineer: runner/sweep/__init__.py and report.py import each other
     "cycle among runner.sweep, runner.sweep.report",
-    # config engineer: schemas reach up into the pipeline and tracking
-    "upward import: runner.config.schemas (L2) imports runner.pipeline.data (L4)",
-    "upward import: runner.config.schemas (L2) imports runner.tracking (L5)",
-    # config engineer: OmegaConf nodes (runner.compat.hydra.config_node reads one)
-    "private attribute: runner.config.schemas uses ._get_node",
-    "private attribute: runner.config.schemas uses ._is_missing",
-    # the compiled flavor saves through runner.spark (L3) from L1
-    "upward import: runner.compiled.flavor (L1) imports runner.spark (L3)",
-    # tracking engineer: MLflow's private calls move to runner/compat/mlflow.py
-    "private import: runner.compiled.flavor imports _SPARK_MODEL_PATH_SUB from mlflow.spark",
-    "private import: runner.compiled.flavor imports _save_example from mlflow.models.utils",
-    "private import: runner.compiled.flavor imports _save_model_metadata from mlflow.spark",
-    "private import: runner.tracking imports _init_modules_to_packages_map from "
-    "mlflow.utils.requirements_utils",
-    "private import: runner.tracking.store imports _get_sqlalchemy_store from "
-    "mlflow.tracking._tracking_service.utils",
-    "private import: runner.tracking.store imports mlflow.tracking._tracking_service.utils",
-    "private attribute: runner.tracking.store uses ._engine_map",
 })
 
 

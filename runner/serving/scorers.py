@@ -19,7 +19,7 @@ from runner.compiled import CompiledPipeline, ScoringError
 from runner.config.types import SPARK_TYPES
 
 COMPILED_LOADER = "runner.compiled.pyfunc"
-# models logged with the scorer's code inside them (runner.compiled.flavor.LOADER_MODULE)
+# models logged with the scorer's code inside them (runner.tracking.flavor.LOADER_MODULE)
 COMPILED_LOADERS = frozenset({COMPILED_LOADER, "runner_scorer.pyfunc"})
 
 
