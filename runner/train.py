@@ -1,10 +1,16 @@
-"""One training run: check config, load data, build the pipeline, fit, evaluate, log, register."""
+"""Training as steps: prepare (check, data, pipeline), fit, evaluate, log; ``run`` composes them.
+
+A single run (``run``) registers and promotes its model once its MLflow run has ended FINISHED.
+A sweep composes the same steps its own way (runner.sweep.trials): each trial fits, evaluates
+and logs its metrics in a child run, and the best trial's model is logged and registered once.
+The steps share a ``RunContext`` (prepared data, fitted feature stages, the Spark work pool):
+one per single run, one per sweep.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,16 +21,16 @@ from runner.console import Progress
 from runner.errors import RunnerError
 from runner.pipeline import data as data_mod
 from runner.pipeline import evaluate, features, fitting, models
+from runner.pipeline.context import RunContext
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pyspark.sql import SparkSession
 
-# data.load caches per process; trials of a sweep may run in threads (hydra.sweeper.n_jobs),
-# and the first trial's data may be loading already (Sweep.open)
-_data_lock = threading.Lock()
-# Spark work of a run beside its MLflow calls; one thread per concurrent trial
-_spark_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spark-work")
+# Metrics where a smaller value is better; every other metric is maximized.
+LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate", "logLoss"})
+# the pipeline's fit time, logged with every run's metrics (an objective of multi-objective sweeps)
+TRAIN_SECONDS = "train_seconds"
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,140 @@ class TrainResult:
     tracking_uri: str
     model: tracking.LoggedModel | None = None
     train_metrics: dict[str, float] = field(default_factory=dict)
-    fitted: Any = field(default=None, repr=False, compare=False)  # the PipelineModel
     # the fit's wall time, logged as the metric train_seconds (not a score: kept apart)
     fit_seconds: float = field(default=0.0, compare=False)
 
     @property
     def value(self) -> float:
         return self.metrics[self.primary]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to fit: its config (class names filled in), data and unfitted pipeline, and
+    what its MLflow run logs before the fit (tags, params, the settled config as YAML)."""
+
+    cfg: DictConfig
+    session: SparkSession
+    dataset: data_mod.Dataset
+    pipeline: Any  # a pyspark.ml Pipeline
+    params: dict[str, Any]
+    config_yaml: str
+    tags: dict[str, str]
+    tracking_uri: str
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The fitted PipelineModel and the fit's wall seconds (``train_seconds``)."""
+
+    model: Any
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Test (and train) metrics as logged, and the model if this step logged it."""
+
+    metrics: dict[str, float]
+    train_metrics: dict[str, float]
+    logged: tracking.LoggedModel | None
+
+
+def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None = None,
+        context: RunContext | None = None) -> TrainResult:
+    """Train, log, register and promote one run from a composed config.
+
+    ``extra_tags`` are added to the run's (``runner reproduce`` names its source run);
+    ``context``: caches to share with other runs of the task (one of its own by default).
+    """
+    own = context is None
+    context = context or RunContext()
+    try:
+        progress = Progress(enabled=True)
+        prepared = prepare(cfg, context, progress)
+        tags = {**prepared.tags, **(extra_tags or {})}
+        with tracking.run(prepared.cfg.tracking.run_name, tags) as run_id:
+            fitted = fit(prepared, context, overrides, progress)
+            evaluated = evaluate_and_log(prepared, context, fitted, progress, with_model=True)
+        # Registered, and aliased, only now that the run has ended FINISHED with all logged.
+        logged = evaluated.logged
+        if logged is not None:
+            logged = register(prepared.cfg, logged, evaluated.metrics)
+        return result(run_id, prepared, fitted, evaluated, logged)
+    finally:
+        if own:
+            context.close()
+
+
+def result(run_id: str, prepared: Prepared, fitted: Fitted, evaluated: Evaluated,
+           model: tracking.LoggedModel | None = None) -> TrainResult:
+    """The steps' outcome as a ``TrainResult``."""
+    return TrainResult(run_id, evaluated.metrics, enum_value(prepared.cfg.evaluation.primary),
+                       prepared.tracking_uri, model, evaluated.train_metrics, fitted.seconds)
+
+
+def prepare(cfg: DictConfig, context: RunContext, progress: Progress) -> Prepared:
+    """Every check, the Spark session, the data (from ``context`` when a trial read it) and the
+    pipeline: all that can fail before an MLflow run exists."""
+    check(cfg)
+    tracking.check_store(cfg.tracking.uri)  # seconds, before the JVM: not minutes of retries
+    loading = prefetch(cfg, context)  # the JVM starts and reads the data while MLflow sets up
+    uri = tracking.configure(cfg.tracking)
+    session, dataset = loading.result()
+    progress.step(f"Spark session, MLflow store and data ready: {dataset.train_rows} train, "
+                  f"{dataset.test_rows} test rows")
+    cfg = with_class_names(cfg, dataset)
+    pipeline, params = build_pipeline(cfg, dataset, context)
+    # a metric the data or the model cannot give, or a positive class the label lacks: now,
+    # not after the fit
+    metric_names(cfg, dataset, pipeline.getStages()[-1])
+    positive_index(cfg, dataset)
+    tags = {**tracking.standard_tags(spark.master_of(session)),
+            **models.tags(cfg.model, models.class_count(dataset.classes)),
+            **dict(cfg.tracking.tags)}
+    # Before the Spark thread reads cfg: OmegaConf's deepcopy (settled) unhooks each node of
+    # the source from its parent while copying it, so a concurrent read of '${seed}' failed
+    # ('Cannot resolve interpolation for a node without a parent').
+    config_yaml = OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True)
+    return Prepared(cfg, session, dataset, pipeline, params, config_yaml, tags, uri)
+
+
+def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress: Progress
+        ) -> Fitted:
+    """Fit in a Spark thread (feature stages reused from ``context``) while this one logs the
+    run's inputs: config, overrides, params, dataset. Inside the active MLflow run."""
+    p = prepared
+    fitting_ = context.pool.submit(spark.in_thread(p.session, _timed_fit), context, p.pipeline,
+                                   p.dataset.train, p.cfg, p.dataset.train_rows)
+    _log_inputs(p.cfg, p.config_yaml, overrides, p.params, p.dataset)
+    fitted = fitting_.result()
+    progress.step("pipeline fitted")
+    return fitted
+
+
+def evaluate_and_log(prepared: Prepared, context: RunContext, fitted: Fitted,
+                     progress: Progress, with_model: bool) -> Evaluated:
+    """Score the splits in a Spark thread while this one logs the model (``with_model``, as
+    tracking.log_models allows); then the metrics and the confusion figure. Inside the run."""
+    cfg, dataset = prepared.cfg, prepared.dataset
+    scoring = context.pool.submit(spark.in_thread(prepared.session, _evaluate), context, cfg,
+                                  fitted.model, dataset)
+    logged = (log_fitted_model(cfg, fitted.model, input_example(cfg, dataset)) if with_model
+              else None)
+    metrics, train_metrics = _log_evaluation(cfg, *scoring.result(), fitted.seconds)
+    progress.step("evaluated" + (" and model logged" if logged else ""))
+    return Evaluated(metrics, train_metrics, logged)
+
+
+def register(cfg: DictConfig, logged: tracking.LoggedModel, metrics: dict[str, float]
+             ) -> tracking.LoggedModel:
+    """Register a logged model (its run has ended FINISHED) and alias it by the champion rule."""
+    logged = tracking.register(logged)
+    if logged.version:
+        promote(cfg, logged.registered_name or "", logged.version,
+                metrics[enum_value(cfg.evaluation.primary)])
+    return logged
 
 
 def check(cfg: DictConfig) -> None:
@@ -53,16 +186,17 @@ def check(cfg: DictConfig) -> None:
     models.check(cfg.model)
 
 
-def build_pipeline(cfg: DictConfig, dataset: data_mod.Dataset | None = None
-                   ) -> tuple[Any, dict[str, Any]]:
+def build_pipeline(cfg: DictConfig, dataset: data_mod.Dataset | None = None,
+                   context: RunContext | None = None) -> tuple[Any, dict[str, Any]]:
     """The Spark Pipeline (feature stages then classifier) and every stage's params by config key.
 
     The classifier may depend on the data (OneVsRest for 3+ classes, MLP layer sizes); without
-    ``dataset`` it is built for two classes.
+    ``dataset`` it is built for two classes. The unfitted feature stages come from ``context``
+    when another run of the task built them.
     """
     from pyspark.ml import Pipeline
 
-    named = features.build(cfg.features, cfg.data)
+    named = features.build(cfg.features, cfg.data, context)
     out = cfg.features.output_col
     size = (lambda: features.vector_size(named, dataset.train, out)) if dataset else None
     n_classes = models.class_count(dataset.classes) if dataset else 2
@@ -99,57 +233,6 @@ def label_indexer(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
 def _params(stage: Any) -> dict[str, Any]:
     """Every param with a value (set or default), by Spark's name."""
     return {p.name: v for p, v in stage.extractParamMap().items()}
-
-
-def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None = None,
-        parent_run_id: str | None = None, log_model: bool = True) -> TrainResult:
-    """Train and log one run from a composed config.
-
-    ``log_model=False`` leaves model logging to the caller (a sweep logs only its best trial's
-    model, through ``log_fitted_model``, once it knows which trial that is).
-    """
-    check(cfg)
-    tracking.check_store(cfg.tracking.uri)  # seconds, before the JVM: not minutes of retries
-    progress = Progress(enabled=parent_run_id is None)  # a sweep prints a line per trial instead
-    loading = prefetch(cfg)  # the JVM starts and reads the data while MLflow sets up its store
-    uri = tracking.configure(cfg.tracking)
-    session, dataset = loading.result()
-    progress.step(f"Spark session, MLflow store and data ready: {dataset.train_rows} train, "
-                  f"{dataset.test_rows} test rows")
-    cfg = with_class_names(cfg, dataset)
-    pipeline, params = build_pipeline(cfg, dataset)
-    # a metric the data or the model cannot give, or a positive class the label lacks: now,
-    # not after the fit
-    metric_names(cfg, dataset, pipeline.getStages()[-1])
-    positive_index(cfg, dataset)
-    tags = {**tracking.standard_tags(spark.master_of(session)),
-            **models.tags(cfg.model, models.class_count(dataset.classes)),
-            **dict(cfg.tracking.tags), **(extra_tags or {})}
-    # Before the Spark thread reads cfg: OmegaConf's deepcopy (settled) unhooks each node of
-    # the source from its parent while copying it, so a concurrent read of '${seed}' failed
-    # ('Cannot resolve interpolation for a node without a parent').
-    config_yaml = OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True)
-    with tracking.run(cfg.tracking.run_name, tags, parent_run_id) as run_id:
-        # Spark works in a thread while this one talks to MLflow: fitting (feature stages reused
-        # in sweeps) beside logging the inputs, then scoring the splits beside saving the model
-        fitting_ = _spark_pool.submit(spark.in_thread(session, _timed_fit), pipeline,
-                                      dataset.train, cfg, dataset.train_rows)
-        _log_inputs(cfg, config_yaml, overrides, params, dataset)
-        fitted, fit_seconds = fitting_.result()
-        progress.step("pipeline fitted")
-        scoring = _spark_pool.submit(spark.in_thread(session, _evaluate), cfg, fitted, dataset)
-        logged = log_fitted_model(cfg, fitted, input_example(cfg, dataset)) if log_model else None
-        metrics, train_metrics = _log_evaluation(cfg, *scoring.result(), fit_seconds)
-        progress.step("evaluated" + (" and model logged" if logged else ""))
-    # Registered, and aliased, only now that the run has ended FINISHED with everything logged.
-    # A sweep registers and promotes only its best trial's model.
-    if logged and parent_run_id is None:
-        logged = tracking.register(logged)
-        if logged.version:
-            promote(cfg, logged.registered_name or "", logged.version,
-                    metrics[enum_value(cfg.evaluation.primary)])
-    return TrainResult(run_id, metrics, enum_value(cfg.evaluation.primary), uri, logged,
-                       train_metrics, fitted, fit_seconds)
 
 
 def with_class_names(cfg: DictConfig, dataset: data_mod.Dataset) -> DictConfig:
@@ -203,7 +286,8 @@ def positive_index(cfg: DictConfig, dataset: data_mod.Dataset) -> int:
                       f"{cfg.data.label!r}: one of {choices}")
 
 
-def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
+def prefetch(cfg: DictConfig, context: RunContext
+             ) -> Future[tuple[SparkSession, data_mod.Dataset]]:
     """Start the session and prepare the data in a Spark thread; ``.result()`` waits for both.
 
     Callers set up MLflow meanwhile: importing it and creating a new store's tables take seconds,
@@ -215,11 +299,10 @@ def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
 
     def load() -> tuple[SparkSession, data_mod.Dataset]:
         session = session_future.result()
-        with _data_lock:  # sweep trials in threads would all prepare the data
-            return session, data_mod.load(session, cfg.data)
+        return session, data_mod.load(session, cfg.data, context)
 
     if not cfg.spark.remote:
-        return _spark_pool.submit(load)
+        return context.pool.submit(load)
     loaded: Future[tuple[SparkSession, data_mod.Dataset]] = Future()
     try:
         loaded.set_result(load())
@@ -228,11 +311,11 @@ def prefetch(cfg: DictConfig) -> Future[tuple[SparkSession, data_mod.Dataset]]:
     return loaded
 
 
-def _timed_fit(*args: Any) -> tuple[Any, float]:
+def _timed_fit(*args: Any) -> Fitted:
     """``fitting.fit`` and its wall seconds: the ``train_seconds`` a sweep may minimize."""
     started = time.perf_counter()
-    fitted = fitting.fit(*args)
-    return fitted, time.perf_counter() - started
+    model = fitting.fit(*args)
+    return Fitted(model, time.perf_counter() - started)
 
 
 def _log_inputs(cfg: DictConfig, config_yaml: str, overrides: list[str],
@@ -244,16 +327,17 @@ def _log_inputs(cfg: DictConfig, config_yaml: str, overrides: list[str],
         tracking.log_dataset(dataset, cfg.data.name, data_mod.schema_of(cfg.data))
 
 
-def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
+def _evaluate(context: RunContext, cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
               ) -> tuple[dict[str, tuple[dict[str, float], Any]], Figure | None]:
     """Metrics per split and the test confusion figure; touches Spark, never MLflow."""
     names = metric_names(cfg, dataset, fitted.stages[-1])
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
-    results = _evaluate_on_driver(cfg, fitted, dataset, splits, names)
+    results = _evaluate_on_driver(context, cfg, fitted, dataset, splits, names)
     if results is None:
         # the fitted feature stages' output is cached per split: only the classifier runs here
-        results = evaluate.evaluate_splits(fitted.stages[-1], fitting.featurized(splits, cfg),
+        featurized = fitting.featurized(context, splits, cfg)
+        results = evaluate.evaluate_splits(fitted.stages[-1], featurized,
                                            label_column(cfg, dataset), names,
                                            positive_index(cfg, dataset))
     fig = None
@@ -263,8 +347,8 @@ def _evaluate(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
     return results, fig
 
 
-def _evaluate_on_driver(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset,
-                        splits: dict[str, Any], names: list[str]
+def _evaluate_on_driver(context: RunContext, cfg: DictConfig, fitted: Any,
+                        dataset: data_mod.Dataset, splits: dict[str, Any], names: list[str]
                         ) -> dict[str, tuple[dict[str, float], Any]] | None:
     """Small splits scored by the model's compiled scorer on the driver: the same counts as
     Spark's transform without its ~0.2 s job. None where that does not apply: more rows than
@@ -277,9 +361,9 @@ def _evaluate_on_driver(cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset,
         return None
     try:
         scorer = compile_pipeline(fitted, _inputs(cfg))
-        return evaluate.evaluate_columns(scorer, fitting.collected(splits, cfg), cfg.data.label,
-                                         names, positive_index(cfg, dataset),
-                                         dataset.label_values)
+        columns = fitting.collected(context, splits, cfg)
+        return evaluate.evaluate_columns(scorer, columns, cfg.data.label, names,
+                                         positive_index(cfg, dataset), dataset.label_values)
     except (UnsupportedStage, ScoringError):
         return None
 
@@ -320,12 +404,6 @@ def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
     if enum_value(cfg.tracking.log_models) == "none":
         return None
     return dataset.train.select(*[f"`{c}`" for c in _inputs(cfg)]).limit(1).toPandas()
-
-
-# Metrics where a smaller value is better; every other metric is maximized.
-LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate", "logLoss"})
-# the pipeline's fit time, logged with every run's metrics (an objective of multi-objective sweeps)
-TRAIN_SECONDS = "train_seconds"
 
 
 

@@ -1,8 +1,8 @@
 """Load, type, check and split the data set described by the ``data`` config.
 
 Every check that can fail on user data happens here and raises RunnerError with one line naming
-the column or setting. Prepared splits are cached per process, keyed by the data config, so sweep
-trials reuse them.
+the column or setting. Prepared splits are cached in the task's RunContext, keyed by the data
+config, so sweep trials reuse them.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from omegaconf import OmegaConf
-
 from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
-_cache: dict[str, Dataset] = {}
+    from runner.pipeline.context import RunContext
+
 NUMERIC_TYPES = frozenset(
     {"int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float"}
 )
@@ -418,12 +417,18 @@ def quoted(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
 
 
-def load(spark: SparkSession, cfg: Any) -> Dataset:
-    """Read, type, clean and split the data; cached per process for the same config."""
-    key = OmegaConf.to_yaml(cfg, resolve=True) if OmegaConf.is_config(cfg) else repr(cfg)
-    if key not in _cache:
-        _cache[key] = _prepare(spark, cfg)
-    return _cache[key]
+def load(spark: SparkSession, cfg: Any, context: RunContext | None = None) -> Dataset:
+    """Read, type, clean and split the data; kept in ``context`` for the same config (a sweep's
+    trials share it), prepared afresh without one."""
+    if context is None:
+        return _prepare(spark, cfg)
+    from runner.pipeline.context import config_key
+
+    key = config_key(cfg)
+    with context.data_lock:  # trials asking at once wait for one preparation
+        if key not in context.datasets:
+            context.datasets[key] = _prepare(spark, cfg)
+        return context.datasets[key]
 
 
 def _read(spark: SparkSession, cfg: Any) -> DataFrame:

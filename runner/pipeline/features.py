@@ -15,10 +15,9 @@ whose rules select nothing is left out, and so is its output wherever a later st
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from runner.errors import RunnerError
 from runner.pipeline import stages
@@ -27,11 +26,11 @@ from runner.pipeline.data import NUMERIC_TYPES, feature_columns, schema_of
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from runner.pipeline.context import RunContext
+
 INPUT_KEYS = ("inputCol", "inputCols")
 OUTPUT_KEYS = ("outputCol", "outputCols")
 IMPUTER = "impute_missing"
-_built: dict[str, list[tuple[str, Any]]] = {}  # features and data config -> built stages
-_built_lock = threading.Lock()
 _NUMERIC = {*NUMERIC_TYPES, "short", "real"}
 RULE_KEYS = ("numeric", "categorical", "exclude", "outputs_of")
 
@@ -180,18 +179,22 @@ def _check_input(column: str, available: set[str], label: str, where: str) -> No
         )
 
 
-def build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
+def build(cfg: Any, data: Any, context: RunContext | None = None) -> list[tuple[str, Any]]:
     """The stages as (config name, stage) pairs; an Imputer first if data.missing=impute.
 
-    Built once per process for the same configs: the trials of a sweep share them (unfitted;
-    nothing changes a stage after it is built), which saves a JVM object per stage and param.
+    Built once per ``context`` for the same configs: the trials of a sweep share them
+    (unfitted; nothing changes a stage after it is built), which saves a JVM object per stage
+    and param. Without a context they are built afresh.
     """
-    key = repr([OmegaConf.to_container(c, resolve=True) if OmegaConf.is_config(c) else c
-                for c in (cfg, data)])
-    with _built_lock:
-        if key not in _built:
-            _built[key] = _build(cfg, data)
-        return list(_built[key])
+    if context is None:
+        return _build(cfg, data)
+    from runner.pipeline.context import config_key
+
+    key = config_key(cfg, data)
+    with context.built_lock:
+        if key not in context.built:
+            context.built[key] = _build(cfg, data)
+        return list(context.built[key])
 
 
 def _build(cfg: Any, data: Any) -> list[tuple[str, Any]]:

@@ -1,4 +1,5 @@
-"""What a run prints when it ends: metrics table, run id, registered version, how to look."""
+"""What a single training run prints when it ends: metrics, run id, registered version, where
+to look. (A sweep's end-of-sweep table is runner.sweep.report's.)"""
 
 from __future__ import annotations
 
