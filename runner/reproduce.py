@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from runner import tracking, train, train_summary
+from runner import tracking, train
 from runner.config.schemas import RunnerConfig
 from runner.errors import RunnerError
 
@@ -66,7 +66,7 @@ def reproduce(run_id: str, overrides: list[str]) -> bool:
         [*source.overrides, *overrides],
         extra_tags={tracking.TAG_PREFIX + "reproduced_from": run_id},
     )
-    print(train_summary.summary(result))
+    print(train.summary(result))
     new_run = tracking.fetch_run(result.run_id)
     rows = compare(source.metrics, new_run.metrics)
     matched = all(abs(new - old) <= TOLERANCE for _, old, new in rows)

@@ -54,6 +54,7 @@ def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) 
     from runner.compiled import compile_pipeline
     from runner.pipeline import data, fitting
     from runner.pipeline.context import RunContext
+    from runner.train import assemble
 
     cfg = cfg_factory(overrides)
     dataset = data.load(spark, cfg.data)
@@ -62,7 +63,7 @@ def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) 
     splits = {"test": dataset.test, "train": dataset.train}
     names = ["accuracy", "f1", "hammingLoss"]
     on_spark = evaluate.evaluate_splits(model, splits, cfg.data.label, names)
-    scorer = compile_pipeline(model, train._inputs(cfg))
+    scorer = compile_pipeline(model, assemble.model_inputs(cfg))
     columns = fitting.collected(RunContext(), splits, cfg)
     on_driver = evaluate.evaluate_columns(scorer, columns, cfg.data.label, names)
     assert on_driver == on_spark

@@ -4,7 +4,8 @@ to look. (A sweep's end-of-sweep table is runner.sweep.report's.)"""
 from __future__ import annotations
 
 from runner import tracking
-from runner.train import TRAIN_SECONDS, TrainResult
+from runner.train.assemble import TRAIN_SECONDS
+from runner.train.steps import TrainResult
 
 
 def summary(result: TrainResult) -> str:
