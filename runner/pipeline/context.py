@@ -19,8 +19,6 @@ from omegaconf import OmegaConf
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from runner.pipeline.data import Dataset
-
 # Spark work beside MLflow calls: one thread per concurrent trial of a sweep (hydra n_jobs)
 SPARK_WORKERS = 8
 
@@ -43,7 +41,8 @@ class RunContext:
     for ``featurized`` and ``collected``) instead of each doing it.
     """
 
-    datasets: dict[str, Dataset] = field(default_factory=dict)
+    # runner.pipeline.data.Dataset values, untyped here: data imports this module
+    datasets: dict[str, Any] = field(default_factory=dict)
     built: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # unfitted stages
     featurized: dict[str, Featurized] = field(default_factory=dict)
     collected: dict[str, dict[str, dict[str, list[Any]]]] = field(default_factory=dict)

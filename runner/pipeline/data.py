@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from runner.errors import RunnerError, first_line
+from runner.pipeline.context import RunContext, config_key
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
-
-    from runner.pipeline.context import RunContext
 
 NUMERIC_TYPES = frozenset(
     {"int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float"}
@@ -422,13 +421,12 @@ def load(spark: SparkSession, cfg: Any, context: RunContext | None = None) -> Da
     trials share it), prepared afresh without one."""
     if context is None:
         return _prepare(spark, cfg)
-    from runner.pipeline.context import config_key
-
     key = config_key(cfg)
     with context.data_lock:  # trials asking at once wait for one preparation
         if key not in context.datasets:
             context.datasets[key] = _prepare(spark, cfg)
-        return context.datasets[key]
+        dataset: Dataset = context.datasets[key]
+        return dataset
 
 
 def _read(spark: SparkSession, cfg: Any) -> DataFrame:

@@ -21,12 +21,11 @@ from omegaconf import DictConfig
 
 from runner.errors import RunnerError
 from runner.pipeline import stages
+from runner.pipeline.context import RunContext, config_key
 from runner.pipeline.data import NUMERIC_TYPES, feature_columns, schema_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-
-    from runner.pipeline.context import RunContext
 
 INPUT_KEYS = ("inputCol", "inputCols")
 OUTPUT_KEYS = ("outputCol", "outputCols")
@@ -188,8 +187,6 @@ def build(cfg: Any, data: Any, context: RunContext | None = None) -> list[tuple[
     """
     if context is None:
         return _build(cfg, data)
-    from runner.pipeline.context import config_key
-
     key = config_key(cfg, data)
     with context.built_lock:
         if key not in context.built:
