@@ -143,7 +143,7 @@ def test_parent_report_marks_the_front_and_draws_it() -> None:
         "trial,run_id,status,on_pareto_front,accuracy,x,f1,train_seconds,error",
         "0,run-0,FINISHED,false,1.0,0,0.5,3.0,"]
     text = sweep_report.summary(children, children[1], "FINISHED", sweep.goals, front, "parent",
-                                str(sweep.config.tracking.uri))
+                                sweep.config.tracking.uri)
     assert "[sweep] Pareto front (accuracy up, train_seconds down): 2 of 3 finished trials" in text
     assert "the champion is the front's best accuracy" in text
     assert " trial    accuracy  train_seconds  params" in text

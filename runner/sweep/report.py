@@ -200,10 +200,12 @@ def _number(text: str) -> Any:
 
 
 def summary(children: list[tracking.ChildRun], best: tracking.ChildRun | None, status: str,
-            goals: Goals, front: set[int] | None, parent_run_id: str, tracking_uri: str) -> str:
+            goals: Goals, front: set[int] | None, parent_run_id: str,
+            tracking_uri: str | None) -> str:
     """The end-of-sweep table: the top trials by the primary metric, then where to look.
 
-    ``front``: a multi-objective sweep's Pareto front, marked in the table."""
+    ``front``: a multi-objective sweep's Pareto front, marked in the table; ``tracking_uri``:
+    the config's (None: MLflow's default, as the runs used)."""
     done = [c for c in children if c.status == "FINISHED" and goals.primary in c.metrics]
     done.sort(key=lambda c: c.metrics[goals.primary], reverse=goals.greater)
     shown = [goals.primary] + [o for o in goals.objectives if front is not None

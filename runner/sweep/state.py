@@ -245,7 +245,7 @@ class Sweep:
         kill_point("best-model")
         tracking.end_parent(parent, status)
         out(report.summary(children, best, status, self.goals, front, parent,
-                           str(self.config.tracking.uri)))
+                           self.config.tracking.uri))
 
     def _reconcile(self, children: list[tracking.ChildRun]) -> list[tracking.ChildRun]:
         return best_mod.reconcile(children, self.outcomes() if self.outcomes else {})
