@@ -11,7 +11,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, report, tracking, train
+from runner import console, tracking, train
 from runner.config.schemas import RunnerConfig
 from runner.errors import RunnerError
 
@@ -65,7 +65,7 @@ def reproduce(run_id: str, overrides: list[str]) -> bool:
         [*source.overrides, *overrides],
         extra_tags={tracking.TAG_PREFIX + "reproduced_from": run_id},
     )
-    console.out(report.summary(result))
+    console.out(train.summary(result))
     new_run = tracking.fetch_run(result.run_id)
     rows = compare(source.metrics, new_run.metrics)
     matched = all(abs(new - old) <= TOLERANCE for _, old, new in rows)

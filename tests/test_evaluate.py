@@ -53,6 +53,8 @@ def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) 
     from runner import train
     from runner.compiled import compile_pipeline
     from runner.pipeline import data, fitting
+    from runner.pipeline.context import RunContext
+    from runner.train import assemble
 
     cfg = cfg_factory(overrides)
     dataset = data.load(spark, cfg.data)
@@ -61,18 +63,18 @@ def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) 
     splits = {"test": dataset.test, "train": dataset.train}
     names = ["accuracy", "f1", "hammingLoss"]
     on_spark = evaluate.evaluate_splits(model, splits, cfg.data.label, names)
-    scorer = compile_pipeline(model, train._inputs(cfg))
-    on_driver = evaluate.evaluate_columns(scorer, fitting.collected(splits, cfg), cfg.data.label,
-                                          names)
+    scorer = compile_pipeline(model, assemble.model_inputs(cfg))
+    columns = fitting.collected(RunContext(), splits, cfg)
+    on_driver = evaluate.evaluate_columns(scorer, columns, cfg.data.label, names)
     assert on_driver == on_spark
 
 
 def test_local_max_rows_zero_scores_on_spark_with_the_same_metrics(cfg_factory) -> None:
     from runner import train
 
-    local = train.run(cfg_factory(["model.maxIter=7"]), [], log_model=False)
-    on_spark = train.run(cfg_factory(["model.maxIter=7", "evaluation.local_max_rows=0"]), [],
-                         log_model=False)
+    common = ["model.maxIter=7", "tracking.log_models=none"]
+    local = train.run(cfg_factory(common), [])
+    on_spark = train.run(cfg_factory([*common, "evaluation.local_max_rows=0"]), [])
     assert local.metrics == on_spark.metrics
     assert local.train_metrics == on_spark.train_metrics
 

@@ -22,6 +22,7 @@ from hydra_plugins.runner_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from runner import sweep as sweep_mod
 from runner import tracking
 from runner.errors import RunnerError
+from runner.sweep import best as best_mod
 from runner.sweep import report as sweep_report
 from tests.conftest import make_config
 
@@ -126,20 +127,23 @@ def test_champion_is_the_fronts_best_primary_metric_lowest_trial_on_a_tie() -> N
 def test_a_tied_trial_that_dominates_the_kept_best_replaces_it() -> None:
     sweep = _sweep(TWO, set())
     sweep.best = sweep_mod.Best(1.0, "run-0", 0, values=(1.0, 3.0))
-    assert not sweep._beats(1.0, (1.0, 3.5))
-    assert sweep._beats(1.0, (1.0, 2.0))  # same accuracy, faster: it is on the front, 0 is not
-    assert not sweep._beats(0.9, (0.9, 0.1))
+    assert not best_mod.beats(sweep.goals, sweep.best, 1.0, (1.0, 3.5))
+    # same accuracy, faster: it is on the front, 0 is not
+    assert best_mod.beats(sweep.goals, sweep.best, 1.0, (1.0, 2.0))
+    assert not best_mod.beats(sweep.goals, sweep.best, 0.9, (0.9, 0.1))
 
 
 def test_parent_report_marks_the_front_and_draws_it() -> None:
     children = [_child(0, 1.0, 3.0), _child(1, 1.0, 1.0), _child(2, 0.9, 0.5)]
     sweep = _sweep(TWO, {1, 2})
     sweep.parent_run_id = "parent"
-    table = sweep_report.trials_csv(children, "accuracy", sweep_report.front_of(sweep))
+    front = sweep.front_numbers()
+    table = sweep_report.trials_csv(children, "accuracy", front)
     assert table.splitlines()[:2] == [
         "trial,run_id,status,on_pareto_front,accuracy,x,f1,train_seconds,error",
         "0,run-0,FINISHED,false,1.0,0,0.5,3.0,"]
-    text = sweep_report.summary(sweep, children, children[1], "FINISHED")
+    text = sweep_report.summary(children, children[1], "FINISHED", sweep.goals, front, "parent",
+                                sweep.config.tracking.uri)
     assert "[sweep] Pareto front (accuracy up, train_seconds down): 2 of 3 finished trials" in text
     assert "the champion is the front's best accuracy" in text
     assert " trial    accuracy  train_seconds  params" in text

@@ -18,6 +18,7 @@ import pytest
 from runner import spark as spark_mod
 from runner import train
 from runner.pipeline import data as data_mod
+from runner.pipeline.context import RunContext
 
 pytestmark = pytest.mark.slow
 
@@ -163,12 +164,16 @@ def test_killed_sweep_resumes_to_the_total_and_refuses_a_changed_space(tmp_path:
 
 
 def test_trials_in_one_process_share_the_session_and_the_prepared_data(cfg_factory) -> None:
-    first = train.run(cfg_factory(), [], log_model=False)
+    context = RunContext()  # as a sweep's trials share theirs
+    no_model = ["tracking.log_models=none"]
+    first = train.run(cfg_factory(no_model), [], context=context)
     session = spark_mod.get_session(cfg_factory().spark)
-    cached = dict(data_mod._cache)
-    second = train.run(cfg_factory(["model.regParam=0.01"]), [], log_model=False)
+    cached = dict(context.datasets)
+    assert len(cached) == 1
+    second = train.run(cfg_factory([*no_model, "model.regParam=0.01"]), [], context=context)
     assert spark_mod.get_session(cfg_factory().spark) is session
-    assert data_mod._cache == cached  # the second trial added nothing: it reused the first's
+    assert context.datasets == cached  # the second trial added nothing: it reused the first's
+    assert len(context.featurized) == 1  # nor fitted the feature stages again
     assert first.run_id != second.run_id
 
 
@@ -188,11 +193,13 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
 
     cfg = cfg_factory(["model.maxIter=7"])
     session = spark_mod.get_session(cfg.spark)
-    dataset = data_mod.load(session, cfg.data)
-    pipeline, _ = train.build_pipeline(cfg, dataset)
+    context = RunContext()
+    dataset = data_mod.load(session, cfg.data, context)
+    pipeline, _ = train.build_pipeline(cfg, dataset, context)
     rows = dataset.train_rows
-    fitting.fit(pipeline, dataset.train, cfg_factory(), rows)  # fills the cache: other params
-    cached = fitting.fit(pipeline, dataset.train, cfg, rows)
+    # fills the cache: other params
+    fitting.fit(context, pipeline, dataset.train, cfg_factory(), rows)
+    cached = fitting.fit(context, pipeline, dataset.train, cfg, rows)
     direct = pipeline.fit(dataset.train)
     assert cached.stages[-1].coefficientMatrix == direct.stages[-1].coefficientMatrix
     names = ["accuracy", "f1"]
@@ -201,7 +208,7 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
     assert together["test"] == evaluate.evaluate(direct, dataset.test, cfg.data.label, names)
     assert together["train"] == evaluate.evaluate(direct, dataset.train, cfg.data.label, names)
     # what a run scores: its classifier alone on the splits through the cached feature stages
-    splits = fitting.featurized({"test": dataset.test, "train": dataset.train}, cfg)
+    splits = fitting.featurized(context, {"test": dataset.test, "train": dataset.train}, cfg)
     assert evaluate.evaluate_splits(cached.stages[-1], splits, cfg.data.label, names) == together
 
 

@@ -8,6 +8,7 @@ import mlflow
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from runner import reproduce, train
 from runner.errors import RunnerError
@@ -76,7 +77,7 @@ def test_model_is_registered_with_a_signature_that_takes_the_lab_request(lab_run
 
 def test_same_config_and_seed_give_identical_metrics(spark, cfg_factory, lab_run) -> None:
     cfg, first = lab_run
-    again = train.run(cfg, [], log_model=False)
+    again = train.run(OmegaConf.merge(cfg, {"tracking": {"log_models": "none"}}), [])
     assert again.metrics == first.metrics
 
 

@@ -149,7 +149,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                                   f"{first_line(exc)}") from exc
             aside = f"{path}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
             os.replace(path, aside)
-            from runner.sweep.report import say
+            from runner.console import out as say
 
             say(f"[sweep] {path}: a storage whose creation was cut short, with no study, "
                 f"moved to {aside} and created again")

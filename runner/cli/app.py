@@ -57,14 +57,14 @@ def _user_errors_exit(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
 def train_task(cfg: DictConfig) -> float | tuple[float, ...]:
     """Train one run; the return value is the primary metric, which sweepers optimize (in a
     multi-objective sweep, the values of evaluation.objectives)."""
-    from runner import report, sweep, train
+    from runner import sweep, train
 
     overrides = list(HydraConfig.get().overrides.task)
     active = sweep.current() if _is_multirun() else None
     if active is not None:  # a child run of the sweep's parent; progress comes from the callback
         return active.trial(cfg, overrides)
     result = train.run(cfg, overrides)
-    console.out(report.summary(result))
+    console.out(train.summary(result))
     return result.value
 
 

@@ -2,9 +2,9 @@
 
 Every check that can fail on user data happens here and raises RunnerError with one line naming
 the column or setting: ``check_config`` before the JVM starts, the rest in the one Spark job that
-profiles the data. Prepared splits are cached per process, keyed by the data config, so sweep
-trials reuse them. Where the data is and its format: ``formats``; its columns and types:
-``schema``; its classes: ``labels``.
+profiles the data. Prepared splits are cached in the task's RunContext, keyed by the data
+config, so sweep trials reuse them. Where the data is and its format: ``formats``; its columns
+and types: ``schema``; its classes: ``labels``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import OmegaConf
-
 from runner.config.types import FLOATING
 from runner.errors import RunnerError, first_line
+from runner.pipeline.context import RunContext, config_key
 from runner.pipeline.formats import check_files, format_of, resolve_path
 from runner.pipeline.labels import class_names_of, label_classes
 from runner.pipeline.schema import (
@@ -30,7 +29,6 @@ from runner.pipeline.schema import (
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
-_cache: dict[str, Dataset] = {}
 
 
 @dataclass(frozen=True)
@@ -98,12 +96,17 @@ def settled(cfg: Any) -> Any:
     return out
 
 
-def load(spark: SparkSession, cfg: Any) -> Dataset:
-    """Read, type, clean and split the data; cached per process for the same config."""
-    key = OmegaConf.to_yaml(cfg, resolve=True) if OmegaConf.is_config(cfg) else repr(cfg)
-    if key not in _cache:
-        _cache[key] = _prepare(spark, cfg)
-    return _cache[key]
+def load(spark: SparkSession, cfg: Any, context: RunContext | None = None) -> Dataset:
+    """Read, type, clean and split the data; kept in ``context`` for the same config (a sweep's
+    trials share it), prepared afresh without one."""
+    if context is None:
+        return _prepare(spark, cfg)
+    key = config_key(cfg)
+    with context.data_lock:  # trials asking at once wait for one preparation
+        if key not in context.datasets:
+            context.datasets[key] = _prepare(spark, cfg)
+        dataset: Dataset = context.datasets[key]
+        return dataset
 
 
 def _read(spark: SparkSession, cfg: Any) -> DataFrame:

@@ -11,10 +11,7 @@ rules are resolved in ``column_rules``.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
-
-from omegaconf import OmegaConf
 
 from runner.config.enums import value_of
 from runner.errors import RunnerError
@@ -26,14 +23,13 @@ from runner.pipeline.column_rules import (
     numeric_columns,
     resolved,
 )
+from runner.pipeline.context import RunContext, config_key
 from runner.pipeline.schema import feature_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 IMPUTER = "impute_missing"
-_built: dict[str, list[tuple[str, Any]]] = {}  # features and data config -> built stages
-_built_lock = threading.Lock()
 
 
 def imputes(data: Any) -> bool:
@@ -77,18 +73,20 @@ def _check_input(column: str, available: set[str], label: str, where: str) -> No
         )
 
 
-def build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
+def build(cfg: Any, data: Any, context: RunContext | None = None) -> list[tuple[str, Any]]:
     """The stages as (config name, stage) pairs; an Imputer first if data.missing=impute.
 
-    Built once per process for the same configs: the trials of a sweep share them (unfitted;
-    nothing changes a stage after it is built), which saves a JVM object per stage and param.
+    Built once per ``context`` for the same configs: the trials of a sweep share them
+    (unfitted; nothing changes a stage after it is built), which saves a JVM object per stage
+    and param. Without a context they are built afresh.
     """
-    key = repr([OmegaConf.to_container(c, resolve=True) if OmegaConf.is_config(c) else c
-                for c in (cfg, data)])
-    with _built_lock:
-        if key not in _built:
-            _built[key] = _build(cfg, data)
-        return list(_built[key])
+    if context is None:
+        return _build(cfg, data)
+    key = config_key(cfg, data)
+    with context.built_lock:
+        if key not in context.built:
+            context.built[key] = _build(cfg, data)
+        return list(context.built[key])
 
 
 def _build(cfg: Any, data: Any) -> list[tuple[str, Any]]:

@@ -34,9 +34,20 @@ _JAVA_HINT = (
     "pyspark needs Java 17 or 21: install it (Debian/Ubuntu: apt-get install -y "
     "openjdk-17-jre-headless) or set JAVA_HOME"
 )
-_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
-_connect_urls: dict[int, str] = {}  # id(session) -> its sc:// URL; these are stopped at exit
-_last: tuple[str, SparkSession] | None = None  # the settings a local session was last given
+
+
+class _Sessions:
+    """The process's Spark bookkeeping. Module-level on purpose: a process has one JVM and one
+    local SparkSession (``getOrCreate`` is process-wide itself), and Connect sessions are
+    stopped at interpreter exit; a per-task object would not make them any less shared."""
+
+    def __init__(self) -> None:
+        self.starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
+        self.connect_urls: dict[int, str] = {}  # id(session) -> its sc:// URL; stopped at exit
+        self.last: tuple[str, SparkSession] | None = None  # settings a local session last got
+
+
+_sessions = _Sessions()
 
 
 def java_version() -> int:
@@ -119,13 +130,13 @@ def get_session(cfg: Any, input_path: str | None = None) -> SparkSession:
     which every sweep trial paid twice (~0.1 s a trial with two trials in flight). Any other
     config goes through the builder, which applies its runtime settings to the session.
     """
-    global _last
     key = "" if cfg.remote else _settings_key(cfg)
-    if key and _last and _last[0] == key and _alive(_last[1]):
-        return _last[1]
+    last = _sessions.last
+    if key and last and last[0] == key and _alive(last[1]):
+        return last[1]
     session = _create_session(cfg, input_path)
     if key:
-        _last = (key, session)
+        _sessions.last = (key, session)
     return session
 
 
@@ -202,10 +213,10 @@ def _activate(session: Any, url: str) -> None:
     """
     if type(session).getActiveSession() is None:
         compat_pyspark.activate_connect_session(session)
-    if id(session) not in _connect_urls:
+    if id(session) not in _sessions.connect_urls:
         # Models free their server-side copy in __del__ with a gRPC call; at interpreter exit the
         # channel is gone and that call waits forever. A stopped session makes them skip it.
-        _connect_urls[id(session)] = url
+        _sessions.connect_urls[id(session)] = url
         atexit.register(session.stop)
 
 
@@ -216,7 +227,7 @@ def start_async(cfg: Any, input_path: str | None = None) -> Future[SparkSession]
     caller's thread, where pyspark.ml needs it to be active.
     """
     if not cfg.remote:
-        return _pool.submit(get_session, cfg, input_path)
+        return _sessions.starter.submit(get_session, cfg, input_path)
     done: Future[SparkSession] = Future()
     try:
         done.set_result(get_session(cfg))
@@ -288,8 +299,8 @@ def keep(frame: DataFrame, cfg: Any, rows: int) -> DataFrame:
 
 def master_of(session: SparkSession) -> str:
     """The master URL, or the Connect URL for a remote session."""
-    if id(session) in _connect_urls:  # the server's own master says nothing about how we ran
-        return _connect_urls[id(session)]
+    if id(session) in _sessions.connect_urls:  # the server's own master says nothing of ours
+        return _sessions.connect_urls[id(session)]
     try:
         return str(session.conf.get("spark.master"))
     except Exception:  # Spark Connect may refuse to read core settings

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig
 
 from runner import tracking
 from runner.compat import hydra as compat_hydra
-
-if TYPE_CHECKING:
-    from runner.sweep import Sweep
+from runner.console import out
+from runner.sweep.objectives import Goals, lower_is_better
+from runner.sweep.runs import TRIAL_TAG, trial_number, trial_params
 
 TRIALS_ARTIFACT = "trials.csv"
 PARETO_ARTIFACT = "pareto.csv"  # multi-objective sweeps: the trials on the Pareto front
@@ -32,17 +31,6 @@ _PLOTS = {
     "param_importances.png": "plot_param_importances",
     "parallel_coordinate.png": "plot_parallel_coordinate",
 }
-
-
-def say(line: str) -> None:
-    """A progress or summary line on stdout (the sweep's console output, not a log record)."""
-    print(line, flush=True)  # noqa: T201
-
-
-def split_overrides(overrides: list[str]) -> dict[str, str]:
-    """``["model.maxIter=5,10", "+x=1"]`` -> ``{"model.maxIter": "5,10", "x": "1"}``."""
-    pairs = (line.partition("=") for line in overrides)
-    return {key.lstrip("+~"): value for key, _, value in pairs}
 
 
 def sweeper_params(sweeper: DictConfig) -> dict[str, str]:
@@ -75,18 +63,10 @@ def describe(config: DictConfig) -> tuple[str, list[str], int | None]:
     return "grid", swept, sum(len(batch) for batch in batches)
 
 
-def trial_params(child: tracking.ChildRun) -> dict[str, str]:
-    from runner.sweep import PARAMS_TAG
-
-    return dict(json.loads(child.tags.get(PARAMS_TAG, "{}")))
-
-
 def trials_csv(children: list[tracking.ChildRun], primary: str,
                front: set[int] | None = None) -> str:
     """One row per trial: number, run id, status, the swept values, every metric; with the
     ``front`` of a multi-objective sweep, whether the trial is on it."""
-    from runner.sweep import TRIAL_TAG, _trial_number
-
     keys = sorted({k for c in children for k in trial_params(c)})
     metrics = sorted({k for c in children for k in c.metrics} - {primary})
     marked = [FRONT_COLUMN] if front is not None else []
@@ -95,7 +75,7 @@ def trials_csv(children: list[tracking.ChildRun], primary: str,
     writer.writerow(["trial", "run_id", "status", *marked, primary, *keys, *metrics, "error"])
     for c in children:
         params = trial_params(c)
-        on = [str(_trial_number(c) in front).lower()] if front is not None else []
+        on = [str(trial_number(c) in front).lower()] if front is not None else []
         writer.writerow([c.tags.get(TRIAL_TAG, ""), c.run_id, c.status, *on,
                          c.metrics.get(primary, ""), *[params.get(k, "") for k in keys],
                          *[c.metrics.get(m, "") for m in metrics],
@@ -103,44 +83,31 @@ def trials_csv(children: list[tracking.ChildRun], primary: str,
     return out.getvalue()
 
 
-def log_results(sweep: Sweep, children: list[tracking.ChildRun],
-                best: tracking.ChildRun | None) -> None:
-    """Best params/value/run id, counts, the trials table and the plots, on the parent run."""
-    from runner.sweep import TRIAL_TAG
+def log_results(run_id: str, children: list[tracking.ChildRun], best: tracking.ChildRun | None,
+                goals: Goals, front: set[int] | None, study: Any = None) -> None:
+    """Best params/value/run id, counts, the trials table and the plots, on the parent run.
 
-    run_id = sweep.parent_run_id
-    assert run_id
+    ``front``: a multi-objective sweep's Pareto front (trial numbers); ``study``: Optuna's, for
+    the plots (a grid's is built from the runs)."""
     counts = {s: sum(c.status == s for c in children) for s in ("FINISHED", "FAILED", "KILLED")}
     metrics = {f"trials_{s.lower()}": float(n) for s, n in counts.items()}
     params: dict[str, Any] = {}
     tags = {}
     if best is not None:
-        metrics[f"best_{sweep.primary}"] = best.metrics[sweep.primary]
+        metrics[f"best_{goals.primary}"] = best.metrics[goals.primary]
         params = {f"best.{k}": v for k, v in trial_params(best).items()}
         tags = {tracking.SWEEP_TAG + "best_run_id": best.run_id,
                 tracking.SWEEP_TAG + "best_trial": best.tags.get(TRIAL_TAG, "")}
-    front = front_of(sweep)
     if front is not None:
         metrics["pareto_front_size"] = float(len(front))
     tracking.log_to_run(run_id, params=params, metrics=metrics, tags=tags)
-    tracking.log_run_text(run_id, trials_csv(children, sweep.primary, front), TRIALS_ARTIFACT)
+    tracking.log_run_text(run_id, trials_csv(children, goals.primary, front), TRIALS_ARTIFACT)
     if front is not None:
-        on_front = [c for c in children if _number_of(c) in front]
-        tracking.log_run_text(run_id, trials_csv(on_front, sweep.primary), PARETO_ARTIFACT)
-    study = sweep.study or _study_from_runs(children, sweep.primary, sweep.greater)
-    for name, figure in plots(study, sweep.objectives, sweep.primary):
+        on_front = [c for c in children if trial_number(c) in front]
+        tracking.log_run_text(run_id, trials_csv(on_front, goals.primary), PARETO_ARTIFACT)
+    study = study or _study_from_runs(children, goals.primary, goals.greater)
+    for name, figure in plots(study, list(goals.objectives), goals.primary):
         tracking.log_run_figure(run_id, figure, name)
-
-
-def front_of(sweep: Sweep) -> set[int] | None:
-    """Trial numbers on a multi-objective sweep's Pareto front; None for one objective."""
-    return sweep.front() if sweep.multi and sweep.front else None
-
-
-def _number_of(child: tracking.ChildRun) -> int:
-    from runner.sweep import _trial_number
-
-    return _trial_number(child)
 
 
 def preload_end() -> None:
@@ -195,7 +162,7 @@ def plots(study: Any, objectives: list[str] | None = None, primary: str | None =
                 else:
                     axes = getattr(vis, function)(study, **kwargs)
         except Exception as exc:  # e.g. importances need two completed trials
-            say(f"[sweep] {name}: not drawn ({type(exc).__name__}: {exc})"[:200])
+            out(f"[sweep] {name}: not drawn ({type(exc).__name__}: {exc})"[:200])
             continue
         ax = axes.flat[0] if hasattr(axes, "flat") else axes
         figure = ax.figure
@@ -232,26 +199,25 @@ def _number(text: str) -> Any:
         return text
 
 
-def summary(sweep: Sweep, children: list[tracking.ChildRun], best: tracking.ChildRun | None,
-            status: str) -> str:
-    """The end-of-sweep table: the top trials by the primary metric, then where to look."""
-    from runner.sweep import TRIAL_TAG
+def summary(children: list[tracking.ChildRun], best: tracking.ChildRun | None, status: str,
+            goals: Goals, front: set[int] | None, parent_run_id: str,
+            tracking_uri: str | None) -> str:
+    """The end-of-sweep table: the top trials by the primary metric, then where to look.
 
-    done = [c for c in children if c.status == "FINISHED" and sweep.primary in c.metrics]
-    done.sort(key=lambda c: c.metrics[sweep.primary], reverse=sweep.greater)
-    front = front_of(sweep)
-    shown = [sweep.primary] + [o for o in sweep.objectives if front is not None
-                               and o != sweep.primary]
+    ``front``: a multi-objective sweep's Pareto front, marked in the table; ``tracking_uri``:
+    the config's (None: MLflow's default, as the runs used)."""
+    done = [c for c in children if c.status == "FINISHED" and goals.primary in c.metrics]
+    done.sort(key=lambda c: c.metrics[goals.primary], reverse=goals.greater)
+    shown = [goals.primary] + [o for o in goals.objectives if front is not None
+                               and o != goals.primary]
     lines = [f"[sweep] {status}: {len(done)} finished, "
              f"{sum(c.status == 'FAILED' for c in children)} failed, "
              f"{sum(c.status == 'KILLED' for c in children)} killed"]
     if front is not None:
-        from runner.sweep import lower_is_better
-
-        goals = ", ".join(f"{o} {'down' if lower_is_better(o) else 'up'}"
-                          for o in sweep.objectives)
-        lines.append(f"[sweep] Pareto front ({goals}): {len(front)} of {len(done)} finished "
-                     f"trials (* below); the champion is the front's best {sweep.primary}")
+        ways = ", ".join(f"{o} {'down' if lower_is_better(o) else 'up'}"
+                         for o in goals.objectives)
+        lines.append(f"[sweep] Pareto front ({ways}): {len(front)} of {len(done)} finished "
+                     f"trials (* below); the champion is the front's best {goals.primary}")
     widths = [max(10, len(m)) for m in shown]
     lines.append(f"{'trial':>6}  " + "  ".join(f"{m:>{w}}" for m, w in zip(shown, widths,
                                                                           strict=True))
@@ -260,14 +226,14 @@ def summary(sweep: Sweep, children: list[tracking.ChildRun], best: tracking.Chil
         params = " ".join(f"{k}={v}" for k, v in trial_params(c).items())
         number = c.tags.get(TRIAL_TAG, "")
         if front is not None:  # the front's trials marked
-            number = f"{number:>5}{'*' if _number_of(c) in front else ' '}"
+            number = f"{number:>5}{'*' if trial_number(c) in front else ' '}"
         values = "  ".join(f"{c.metrics.get(m, math.nan):>{w}.4f}"
                            for m, w in zip(shown, widths, strict=True))
         lines.append(f"{number:>6}  {values}  {params}")
     if best is not None:
         lines.append(f"best: trial {best.tags.get(TRIAL_TAG, '')} run {best.run_id}"
-                     + (f" (the front's best {sweep.primary})" if front is not None else ""))
-    lines.append(f"parent run: {sweep.parent_run_id}")
-    lines.append(f"look: {tracking.ui_command(tracking.resolve_uri(sweep.config.tracking.uri))}")
+                     + (f" (the front's best {goals.primary})" if front is not None else ""))
+    lines.append(f"parent run: {parent_run_id}")
+    lines.append(f"look: {tracking.ui_command(tracking.resolve_uri(tracking_uri))}")
     return "\n".join(lines)
 

@@ -1,9 +1,11 @@
-"""What a run prints when it ends: metrics table, run id, registered version, how to look."""
+"""What a single training run prints when it ends: metrics, run id, registered version, where
+to look. (A sweep's end-of-sweep table is runner.sweep.report's.)"""
 
 from __future__ import annotations
 
 from runner import tracking
-from runner.train import TRAIN_SECONDS, TrainResult
+from runner.train.assemble import TRAIN_SECONDS
+from runner.train.steps import TrainResult
 
 
 def summary(result: TrainResult) -> str:

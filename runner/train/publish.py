@@ -1,0 +1,52 @@
+"""A fitted model logged into its run, registered once the run has ended FINISHED, and aliased
+by the champion rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from runner import tracking
+from runner.pipeline import data as data_mod
+from runner.pipeline import labels, schema
+from runner.train.assemble import LOWER_IS_BETTER, enum_value, model_inputs
+
+
+def register(cfg: DictConfig, logged: tracking.LoggedModel, metrics: dict[str, float]
+             ) -> tracking.LoggedModel:
+    """Register a logged model (its run has ended FINISHED) and alias it by the champion rule."""
+    logged = tracking.register(logged)
+    if logged.version:
+        promote(cfg, logged.registered_name or "", logged.version,
+                metrics[enum_value(cfg.evaluation.primary)])
+    return logged
+
+
+def log_fitted_model(cfg: DictConfig, fitted: Any, example: Any = None
+                     ) -> tracking.LoggedModel | None:
+    """Log the fitted pipeline into the active run, unless log_models is none; the caller
+    registers it (``tracking.register``) once the run has ended FINISHED.
+
+    ``example``: input rows saved as the model's input example (``input_example``)."""
+    if enum_value(cfg.tracking.log_models) == "none":
+        return None
+    signature = tracking.signature(schema.schema_of(cfg.data), cfg.data.label)
+    return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
+                              model_inputs(cfg), labels.class_names_of(cfg.data), example)
+
+
+def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
+    """The first training row's inputs as pandas: one small job on the cached split, where
+    MLflow's own handling of an example would score it through a second Spark session."""
+    if enum_value(cfg.tracking.log_models) == "none":
+        return None
+    return dataset.train.select(*[f"`{c}`" for c in model_inputs(cfg)]).limit(1).toPandas()
+
+
+def promote(cfg: DictConfig, name: str, version: str, value: float) -> str:
+    """Alias a registered version ``champion`` if its primary metric beats the current
+    champion's by more than ``tracking.champion_margin``, else ``challenger``."""
+    primary = enum_value(cfg.evaluation.primary)
+    margin = float(cfg.tracking.get("champion_margin", 0.0))
+    return tracking.promote(name, version, primary, value, margin, primary not in LOWER_IS_BETTER)

@@ -1,0 +1,214 @@
+"""Training as steps: prepare (check, data, pipeline), fit, evaluate, log; ``run`` composes them.
+
+A single run (``run``) registers and promotes its model once its MLflow run has ended FINISHED.
+A sweep composes the same steps its own way (runner.sweep.trials): each trial fits, evaluates
+and logs its metrics in a child run, and the best trial's model is logged and registered once.
+The steps share a ``RunContext`` (prepared data, fitted feature stages, the Spark work pool):
+one per single run, one per sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner import spark, tracking
+from runner.console import Progress
+from runner.pipeline import data as data_mod
+from runner.pipeline import fitting, formats, models, schema
+from runner.pipeline.context import RunContext
+from runner.train import evaluation, publish
+from runner.train.assemble import (
+    build_pipeline,
+    check,
+    enum_value,
+    metric_names,
+    positive_index,
+    with_class_names,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced: its id, test (and train) metrics, and the registered model if any."""
+
+    run_id: str
+    metrics: dict[str, float]
+    primary: str
+    tracking_uri: str
+    model: tracking.LoggedModel | None = None
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    # the fit's wall time, logged as the metric train_seconds (not a score: kept apart)
+    fit_seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def value(self) -> float:
+        return self.metrics[self.primary]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to fit: its config (class names filled in), data and unfitted pipeline, and
+    what its MLflow run logs before the fit (tags, params, the settled config as YAML)."""
+
+    cfg: DictConfig
+    session: SparkSession
+    dataset: data_mod.Dataset
+    pipeline: Any  # a pyspark.ml Pipeline
+    params: dict[str, Any]
+    config_yaml: str
+    tags: dict[str, str]
+    tracking_uri: str
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The fitted PipelineModel and the fit's wall seconds (``train_seconds``)."""
+
+    model: Any
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Test (and train) metrics as logged, and the model if this step logged it."""
+
+    metrics: dict[str, float]
+    train_metrics: dict[str, float]
+    logged: tracking.LoggedModel | None
+
+
+def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None = None,
+        context: RunContext | None = None) -> TrainResult:
+    """Train, log, register and promote one run from a composed config.
+
+    ``extra_tags`` are added to the run's (``runner reproduce`` names its source run);
+    ``context``: caches to share with other runs of the task (one of its own by default).
+    """
+    own = context is None
+    context = context or RunContext()
+    try:
+        progress = Progress(enabled=True)
+        prepared = prepare(cfg, context, progress)
+        tags = {**prepared.tags, **(extra_tags or {})}
+        with tracking.run(prepared.cfg.tracking.run_name, tags) as run_id:
+            fitted = fit(prepared, context, overrides, progress)
+            evaluated = evaluate_and_log(prepared, context, fitted, progress, with_model=True)
+        # Registered, and aliased, only now that the run has ended FINISHED with all logged.
+        logged = evaluated.logged
+        if logged is not None:
+            logged = publish.register(prepared.cfg, logged, evaluated.metrics)
+        return result(run_id, prepared, fitted, evaluated, logged)
+    finally:
+        if own:
+            context.close()
+
+
+def result(run_id: str, prepared: Prepared, fitted: Fitted, evaluated: Evaluated,
+           model: tracking.LoggedModel | None = None) -> TrainResult:
+    """The steps' outcome as a ``TrainResult``."""
+    return TrainResult(run_id, evaluated.metrics, enum_value(prepared.cfg.evaluation.primary),
+                       prepared.tracking_uri, model, evaluated.train_metrics, fitted.seconds)
+
+
+def prepare(cfg: DictConfig, context: RunContext, progress: Progress) -> Prepared:
+    """Every check, the Spark session, the data (from ``context`` when a trial read it) and the
+    pipeline: all that can fail before an MLflow run exists."""
+    check(cfg)
+    tracking.check_store(cfg.tracking.uri)  # seconds, before the JVM: not minutes of retries
+    loading = prefetch(cfg, context)  # the JVM starts and reads the data while MLflow sets up
+    uri = tracking.configure(cfg.tracking)
+    session, dataset = loading.result()
+    progress.step(f"Spark session, MLflow store and data ready: {dataset.train_rows} train, "
+                  f"{dataset.test_rows} test rows")
+    cfg = with_class_names(cfg, dataset)
+    pipeline, params = build_pipeline(cfg, dataset, context)
+    # a metric the data or the model cannot give, or a positive class the label lacks: now,
+    # not after the fit
+    metric_names(cfg, dataset, pipeline.getStages()[-1])
+    positive_index(cfg, dataset)
+    tags = {**tracking.standard_tags(spark.master_of(session)),
+            **models.tags(cfg.model, models.class_count(dataset.classes)),
+            **dict(cfg.tracking.tags)}
+    # Before the Spark thread reads cfg: OmegaConf's deepcopy (settled) unhooks each node of
+    # the source from its parent while copying it, so a concurrent read of '${seed}' failed
+    # ('Cannot resolve interpolation for a node without a parent').
+    config_yaml = OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True)
+    return Prepared(cfg, session, dataset, pipeline, params, config_yaml, tags, uri)
+
+
+def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress: Progress
+        ) -> Fitted:
+    """Fit in a Spark thread (feature stages reused from ``context``) while this one logs the
+    run's inputs: config, overrides, params, dataset. Inside the active MLflow run."""
+    p = prepared
+    fitting_ = context.pool.submit(spark.in_thread(p.session, _timed_fit), context, p.pipeline,
+                                   p.dataset.train, p.cfg, p.dataset.train_rows)
+    _log_inputs(p.cfg, p.config_yaml, overrides, p.params, p.dataset)
+    fitted = fitting_.result()
+    progress.step("pipeline fitted")
+    return fitted
+
+
+def evaluate_and_log(prepared: Prepared, context: RunContext, fitted: Fitted,
+                     progress: Progress, with_model: bool) -> Evaluated:
+    """Score the splits in a Spark thread while this one logs the model (``with_model``, as
+    tracking.log_models allows); then the metrics and the confusion figure. Inside the run."""
+    cfg, dataset = prepared.cfg, prepared.dataset
+    scoring = context.pool.submit(spark.in_thread(prepared.session, evaluation.score), context,
+                                  cfg, fitted.model, dataset)
+    logged = None
+    if with_model:
+        example = publish.input_example(cfg, dataset)
+        logged = publish.log_fitted_model(cfg, fitted.model, example)
+    metrics, train_metrics = evaluation.log_evaluation(cfg, *scoring.result(), fitted.seconds)
+    progress.step("evaluated" + (" and model logged" if logged else ""))
+    return Evaluated(metrics, train_metrics, logged)
+
+
+def prefetch(cfg: DictConfig, context: RunContext
+             ) -> Future[tuple[SparkSession, data_mod.Dataset]]:
+    """Start the session and prepare the data in a Spark thread; ``.result()`` waits for both.
+
+    Callers set up MLflow meanwhile: importing it and creating a new store's tables take seconds,
+    as long as a cold JVM takes to read and split the data. A Spark Connect session is per
+    thread, so there the data is prepared in the caller's thread, before it returns. A small
+    input gets the quick JIT (``spark.quick_jit_below_mb``).
+    """
+    session_future = spark.start_async(cfg.spark, formats.resolve_path(cfg.data.path))
+
+    def load() -> tuple[SparkSession, data_mod.Dataset]:
+        session = session_future.result()
+        return session, data_mod.load(session, cfg.data, context)
+
+    if not cfg.spark.remote:
+        return context.pool.submit(load)
+    loaded: Future[tuple[SparkSession, data_mod.Dataset]] = Future()
+    try:
+        loaded.set_result(load())
+    except BaseException as exc:  # raised where the caller waits, as from the pool
+        loaded.set_exception(exc)
+    return loaded
+
+
+def _timed_fit(*args: Any) -> Fitted:
+    """``fitting.fit`` and its wall seconds: the ``train_seconds`` a sweep may minimize."""
+    started = time.perf_counter()
+    model = fitting.fit(*args)
+    return Fitted(model, time.perf_counter() - started)
+
+
+def _log_inputs(cfg: DictConfig, config_yaml: str, overrides: list[str],
+                params: dict[str, Any], dataset: data_mod.Dataset) -> None:
+    tracking.log_config(config_yaml, overrides)
+    tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
+                         "data.split.seed": cfg.data.split.seed})
+    if cfg.tracking.log_datasets:
+        tracking.log_dataset(dataset, cfg.data.name, schema.schema_of(cfg.data))
