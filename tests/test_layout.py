@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("runner", "hydra_plugins")
 
-# common.md rule 2: a module may import only from its own layer or lower ones. The longest
+# A module may import only from its own layer or lower ones. The longest
 # matching prefix gives a module's layer; a module none matches fails test_every_module_has_a_layer.
 LAYERS: dict[str, int] = {
     "runner": 0,  # the package itself: its version
@@ -35,17 +35,13 @@ LAYERS: dict[str, int] = {
     "runner.pipeline": 4,
     "runner.tracking": 5,
     "runner.serving": 6, "runner.train": 6,
-    "runner.sweep": 7, "runner.predict": 7, "runner.reproduce": 7, "runner.report": 7,
+    "runner.sweep": 7, "runner.predict": 7, "runner.reproduce": 7,
     "runner.cli": 8, "runner.__main__": 8, "hydra_plugins": 8,
 }
 
 PRIVATE_LIBS = frozenset({"hydra", "mlflow", "pyspark", "py4j", "optuna", "omegaconf"})
 COMPAT = "runner.compat"
 
-# Violations in code that other engineers restructure at the same time as this branch (issue
-# #16's parallel split). Each is an exact string as the checks below report it. The merge of the
-# #16 branches empties this set; a violation not listed here fails the tests.
-KNOWN_VIOLATIONS: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -270,8 +266,8 @@ def _violations() -> set[str]:
     return found
 
 
-def _new(kind: str) -> list[str]:
-    return sorted(v for v in _violations() - KNOWN_VIOLATIONS if v.startswith(kind))
+def _found(kind: str) -> list[str]:
+    return sorted(v for v in _violations() if v.startswith(kind))
 
 
 def test_sources_found() -> None:
@@ -285,27 +281,20 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_no_import_cycles() -> None:
-    cycles = [c for c in _cycles() if f"cycle among {', '.join(c)}" not in KNOWN_VIOLATIONS]
+    cycles = _cycles()
     assert not cycles, "import cycles:\n" + "\n".join(_path_in(c) for c in cycles)
 
 
 def test_no_upward_imports() -> None:
-    new = _new("upward import")
-    assert not new, "imports from a higher layer (common.md rule 2):\n" + "\n".join(new)
+    new = _found("upward import")
+    assert not new, "imports from a higher layer (README, Architecture):\n" + "\n".join(new)
 
 
 def test_private_names_only_in_compat() -> None:
-    new = _new("private")
+    new = _found("private")
     assert not new, ("private names of " + ", ".join(sorted(PRIVATE_LIBS)) + " outside "
                      "runner/compat (give each a function in runner/compat/<library>.py):\n"
                      + "\n".join(new))
-
-
-def test_known_violations_are_still_there() -> None:
-    """A violation fixed is taken off KNOWN_VIOLATIONS, so the list stays the truth."""
-    gone = sorted(KNOWN_VIOLATIONS - _violations())
-    assert not gone, "fixed: remove from KNOWN_VIOLATIONS in tests/test_layout.py:\n" + "\n".join(
-        gone)
 
 
 def _reexports(module: Module) -> set[str]:
