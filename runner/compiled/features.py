@@ -179,6 +179,8 @@ def cast_numeric(values: np.ndarray, sql_type: str) -> np.ndarray:
     return values
 
 
+# Spark's integral type names. Not runner.config.types: these modules travel inside each model,
+# where only they, numpy and pandas are importable.
 INTEGRAL_TYPES = frozenset({"int", "integer", "bigint", "long", "smallint", "tinyint", "short",
                             "byte"})
 

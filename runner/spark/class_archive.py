@@ -21,8 +21,9 @@ import contextlib
 import hashlib
 import os
 import struct
-import sys
 from pathlib import Path
+
+from runner import console
 
 # the JVM's CDS notes (signed jars skipped, archive mismatches) are not the user's business
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -83,8 +84,7 @@ def _discard_if_damaged(archive: Path) -> None:
     if why is None:
         return
     archive.unlink()
-    note = f"deleted the damaged class archive {archive} ({why}); this run writes a new one"
-    print(f"runner: note: {note}", file=sys.stderr)  # noqa: T201 - before Spark's own output
+    console.note(f"deleted the damaged class archive {archive} ({why}); this run writes a new one")
 
 
 def java_options(archive: Path) -> str:
