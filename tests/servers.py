@@ -171,7 +171,7 @@ def start_connect(workdir: Path, master: str = "local[2]") -> Server:
            "--conf", f"spark.connect.grpc.binding.port={port}",
            "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
            # the quick JIT runner gives a local JVM on small data: the tests' penguin jobs cost
-           # less CPU without the C2 compiler threads (runner.spark._quick_jit)
+           # less CPU without the C2 compiler threads (runner.spark.session._quick_jit)
            "--conf", "spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1",
            "spark-internal"]
     server = _launch("connect", cmd, workdir, loopback_env(SPARK_HOME=str(home)),

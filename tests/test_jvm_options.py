@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import spark
 from runner.spark import class_archive
+from runner.spark import session as spark_session
 from tests.conftest import make_config
 
 
@@ -107,7 +107,7 @@ def test_a_local_run_replaces_a_truncated_archive_and_the_next_run_maps_it(
     cache = tmp_path / "cache"
     monkeypatch.setenv("RUNNER_CACHE_DIR", str(cache))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    archive = _truncated(real_archive, class_archive.archive_path(spark._java()[1], ""))
+    archive = _truncated(real_archive, class_archive.archive_path(spark_session._java()[1], ""))
     cut_size = archive.stat().st_size
     cmd = [sys.executable, "-m", "runner.cli", "spark.master='local[2]'",
            "tracking.log_models=none"]
@@ -149,7 +149,7 @@ def test_small_local_inputs_get_the_quick_jit_and_big_or_remote_ones_do_not(
     cfg = make_config(["spark.master='local[2]'", "spark.class_archive=false"]).spark
 
     def jvm(path: str | None, config=cfg) -> str:
-        return spark._builder_conf(config, None, path)["spark.driver.extraJavaOptions"]
+        return spark_session._builder_conf(config, None, path)["spark.driver.extraJavaOptions"]
 
     assert "-XX:TieredStopAtLevel=1" in jvm(str(small))
     assert "Tiered" not in jvm(str(big))
