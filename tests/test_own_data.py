@@ -227,3 +227,19 @@ def test_a_column_no_stage_reads_is_no_model_input(spark, cfg_factory, tmp_path:
         scored = spark.read.parquet(str(out))
         assert ("id" in scored.columns) == (name == "with_id")
         assert scored.count() == len(frame)
+
+
+def test_a_schema_entry_the_user_gave_for_no_column_is_refused(tmp_path: Path) -> None:
+    """With the default data config and another file, the shipped penguin entries are left out
+    but a typo'd entry of the user's is one line naming the nearest column (no JVM)."""
+    wine = write_sklearn("wine", tmp_path)
+    assert "Species" not in schema_of(_data(wine, "+data.schema.alcohol=float"))
+    with pytest.raises(RunnerError) as error:
+        schema_of(_data(wine, "+data.schema.Alcohol=double"))
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("data.schema.Alcohol: ")
+    assert "has no column 'Alcohol' (nearest 'alcohol'); it has ['alcohol', 'malic_acid'" in message
+    # a penguin column given another type than the shipped one is the user's too
+    with pytest.raises(RunnerError, match=r"data.schema.BodyMass: .*has no column 'BodyMass'"):
+        schema_of(_data(wine, "data.schema.BodyMass=float"))
