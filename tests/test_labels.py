@@ -67,7 +67,7 @@ def test_labels_are_answered_as_given(spark, cfg_factory, tmp_path: Path, labels
     from runner import serving, tracking
 
     features, label = write_csv(tmp_path / "iris.csv", "iris", labels)
-    cfg = configure(cfg_factory([f"model={model}", "model.maxIter=50", "model.regParam=0.01",
+    cfg = configure(cfg_factory(["model.maxIter=50", "model.regParam=0.01",
                                  "evaluation.confusion_matrix=false"]),
                     tmp_path / "iris.csv", features, label, label_type)
     result = train.run(cfg, [])
@@ -201,7 +201,7 @@ def test_log_loss_as_primary_needs_direction_minimize() -> None:
 
 @pytest.mark.parametrize(("labels", "label_type", "given", "model"), [
     ("names", "string", ["setosa", "unheard-of", None], "logistic_regression"),
-    # OneVsRest persists its input, so Spark computes the label's index column it never uses
+    # LinearSVC on 3 classes is a OneVsRest: another transform path than a single classifier
     ("shifted", "int", [1, 9, None], "linear_svc"),
 ])
 def test_predict_keeps_a_label_value_unseen_in_training(spark, cfg_factory, tmp_path: Path,
