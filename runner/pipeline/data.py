@@ -209,9 +209,10 @@ def _check_values(profile: Row, cfg: Any) -> None:
         raise RunnerError(f"data: {name}: {count} value(s) {what}, e.g. {example!r}")
 
 
-def _prepare(spark: SparkSession, cfg: Any, features: list[str]) -> Dataset:
+def _prepare(spark: SparkSession, cfg: Any, features: list[str] | None = None) -> Dataset:
     from pyspark.sql import functions as F
 
+    features = feature_columns(cfg) if features is None else features
     raw = _read(spark, cfg)
     casts = _casts(raw, cfg)
     needed = [*features, cfg.label] if cfg.missing == "drop" else [cfg.label]
