@@ -243,3 +243,15 @@ def test_a_schema_entry_the_user_gave_for_no_column_is_refused(tmp_path: Path) -
     # a penguin column given another type than the shipped one is the user's too
     with pytest.raises(RunnerError, match=r"data.schema.BodyMass: .*has no column 'BodyMass'"):
         schema_of(_data(wine, "data.schema.BodyMass=float"))
+
+
+def test_the_imputer_fills_only_the_columns_stages_read(spark, tmp_path: Path) -> None:
+    """data.missing=impute with an ``id`` left out: the Imputer does not read it either, so it
+    stays no model input."""
+    cfg = make_config([f"data.path={_with_id(tmp_path / 'ids.csv')}", "data.label=label",
+                       "features=auto", "data.missing=impute",
+                       "+features.stages.assemble_numbers.inputCols.exclude=[id]"])
+    (name, imputer), *_ = features.build(cfg.features, cfg.data)
+    assert name == features.IMPUTER
+    assert imputer.getInputCols() == ["size", "weight"]
+    assert features.read_columns(cfg.features, cfg.data) == ["size", "weight", "colour"]
