@@ -58,7 +58,8 @@ def run(cfg: Any) -> PredictResult:
     frame = inputs.read(session, p.input, fmt, options)
     pipeline = tracking.load_spark_model(model.local_path)
     prepared = inputs.prepare(frame, signature, inputs.null_unsafe_columns(pipeline))
-    scored = score(pipeline, frame, prepared.columns, labels, p.label_col)
+    hidden = inputs.held_back(pipeline, list(frame.columns), [n for n, _ in signature])
+    scored = score(pipeline, frame, prepared.columns, labels, p.label_col, hidden)
     try:
         output.write_atomically(scored, p.output, p.output_format, mode)
     except output.WriteFailed as failed:
@@ -87,18 +88,23 @@ def check(p: Any) -> str:
 
 
 def score(pipeline: Any, frame: Any, columns: list[Any], class_names: list[str],
-          label_col: str | None) -> Any:
+          label_col: str | None, hidden: list[str] | None = None) -> Any:
     """The input's columns (``inputs.prepare``) plus prediction, probability (array) and the
-    class name, lazily."""
+    class name, lazily. ``hidden`` columns (``inputs.held_back``: the label) pass through
+    renamed, so no stage reads them: a label value unseen in training is kept as given."""
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F  # noqa: N812 - Spark's convention
 
     original = list(frame.columns)
-    scored = pipeline.transform(frame.select(*columns))
+    renamed = {c: f"__runner_held_{i}" for i, c in enumerate(hidden or [])}
+    given = frame.select(*columns)
+    for column, name in renamed.items():
+        given = given.withColumnRenamed(column, name)
+    scored = pipeline.transform(given)
     extra = [F.col("prediction")]
     if "probability" in scored.columns:
         extra.append(vector_to_array(F.col("probability")).alias("probability"))
     if label_col and class_names:
         names = F.create_map(*[F.lit(x) for i, n in enumerate(class_names) for x in (float(i), n)])
         extra.append(F.try_element_at(names, F.col("prediction")).alias(label_col))
-    return scored.select(*[F.col(f"`{c}`") for c in original], *extra)
+    return scored.select(*[F.col(f"`{renamed.get(c, c)}`").alias(c) for c in original], *extra)

@@ -197,3 +197,38 @@ def test_log_loss_as_primary_needs_direction_minimize() -> None:
         sweeper("maximize")._validate()
     sweeper("minimize")._validate()
     assert "logLoss" in train.LOWER_IS_BETTER
+
+
+@pytest.mark.parametrize(("labels", "label_type", "given", "model"), [
+    ("names", "string", ["setosa", "unheard-of", None], "logistic_regression"),
+    # LinearSVC on 3 classes is a OneVsRest: another transform path than a single classifier
+    ("shifted", "int", [1, 9, None], "linear_svc"),
+])
+def test_predict_keeps_a_label_value_unseen_in_training(spark, cfg_factory, tmp_path: Path,
+                                                        labels: str, label_type: str,
+                                                        given: list, model: str) -> None:
+    """An input carrying the label column, one value never seen in training and one null: the
+    label's indexer (handleInvalid=error) does not read it, every row is scored, the label is
+    kept as given."""
+    import pandas as pd
+
+    from runner import predict
+
+    features, label = write_csv(tmp_path / "iris.csv", "iris", labels)
+    cfg = configure(cfg_factory([f"model={model}", "model.maxIter=50", "model.regParam=0.01",
+                                 "evaluation.confusion_matrix=false"]),
+                    tmp_path / "iris.csv", features, label, label_type)
+    result = train.run(cfg, [])
+    assert result.model is not None
+    rows = pd.read_csv(tmp_path / "iris.csv").iloc[[0, 50, 100]]
+    rows[label] = pd.Series(given, index=rows.index, dtype=object)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    with open_dict(cfg):
+        cfg.predict.model_uri = f"models:/{result.model.registered_name}/{result.model.version}"
+        cfg.predict.input = str(tmp_path / "new.csv")
+        cfg.predict.output = str(tmp_path / "scored.parquet")
+    assert predict.run(cfg).rows == 3
+    scored = spark.read.parquet(str(tmp_path / "scored.parquet")).toPandas()
+    assert list(scored.columns[:len(features) + 1]) == [*features, label]
+    assert sorted(scored[label].fillna("-").astype(str)) == sorted(str(v or "-") for v in given)
+    assert len(scored["predicted_label"].unique()) == 3

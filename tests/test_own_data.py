@@ -159,3 +159,99 @@ def test_cli_trains_and_registers_own_csv_with_no_other_config(tmp_path: Path) -
     (registered,) = mlflow.MlflowClient().search_registered_models()  # named by data (engineer N)
     model = mlflow.models.get_model_info(f"models:/{registered.name}/1")
     assert [c.name for c in model.signature.inputs][:2] == ["alcohol", "malic_acid"]
+
+
+def _with_id(path: Path, rows: int = 90) -> Path:
+    """A CSV whose first column ``id`` no stage should read (one id left empty), two numbers,
+    a category and a string label the numbers decide."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    size, weight = rng.normal(size=rows), rng.normal(size=rows)
+    frame = pd.DataFrame({"id": np.arange(rows, dtype=float), "size": size, "weight": weight,
+                          "colour": rng.choice(["red", "blue"], rows),
+                          "label": np.where(size + weight > 0, "big", "small")})
+    frame.loc[3, "id"] = None
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_column_no_stage_reads_is_no_model_input(spark, cfg_factory, tmp_path: Path) -> None:
+    """An ``id`` left out by ``exclude``: not in the signature, the input example or the
+    compiled scorer; its null drops no row; serve answers without it and predict takes a file
+    with or without it (passed through)."""
+    import json
+
+    import mlflow
+    import pandas as pd
+    from omegaconf import open_dict
+
+    from runner import predict, serving, train
+
+    path = _with_id(tmp_path / "ids.csv")
+    cfg = cfg_factory([f"data.path={path}", "data.label=label", "features=auto",
+                       "+features.stages.assemble_numbers.inputCols.exclude=[id]",
+                       "evaluation.confusion_matrix=false"])
+    assert features.read_columns(cfg.features, cfg.data) == ["size", "weight", "colour"]
+    lab = make_config([])  # the lab's stages read all five columns: its signature is unchanged
+    assert features.read_columns(lab.features, lab.data) == feature_columns(lab.data)
+    result = train.run(cfg, [])
+    assert result.model is not None
+    logged = mlflow.MlflowClient().get_run(result.run_id).data.params
+    assert logged["data.rows"] == "90"  # the row with no id is kept
+    info = mlflow.models.get_model_info(result.model.uri)
+    assert [c.name for c in info.signature.inputs] == ["size", "weight", "colour"]
+    pyfunc = mlflow.pyfunc.load_model(result.model.uri)
+    assert list(pyfunc.input_example.columns) == ["size", "weight", "colour"]
+
+    records = pd.read_csv(path).drop(columns=["id", "label"]).iloc[:3]
+    registered = f"models:/{result.model.registered_name}/{result.model.version}"
+    with open_dict(cfg):
+        cfg.serving.model_uri = registered
+    app, _ = serving.load_app(cfg)
+    body = json.dumps({"dataframe_records": records.to_dict("records")}).encode()
+    response = app.handle("POST", "/invocations", "", "application/json", body)
+    assert response.status == 200, response.body
+    assert len(json.loads(response.body)["predictions"]) == 3
+
+    for name, frame in {"with_id": pd.read_csv(path), "without_id": records}.items():
+        frame.drop(columns=["label"], errors="ignore").to_csv(tmp_path / f"{name}.csv",
+                                                              index=False)
+        out = tmp_path / f"{name}.parquet"
+        with open_dict(cfg):
+            cfg.predict.model_uri = registered
+            cfg.predict.input = str(tmp_path / f"{name}.csv")
+            cfg.predict.output = str(out)
+        predict.run(cfg)
+        scored = spark.read.parquet(str(out))
+        assert ("id" in scored.columns) == (name == "with_id")
+        assert scored.count() == len(frame)
+
+
+def test_a_schema_entry_the_user_gave_for_no_column_is_refused(tmp_path: Path) -> None:
+    """With the default data config and another file, the shipped penguin entries are left out
+    but a typo'd entry of the user's is one line naming the nearest column (no JVM)."""
+    wine = write_sklearn("wine", tmp_path)
+    assert "Species" not in schema_of(_data(wine, "+data.schema.alcohol=float"))
+    with pytest.raises(RunnerError) as error:
+        schema_of(_data(wine, "+data.schema.Alcohol=double"))
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("data.schema.Alcohol: ")
+    assert "has no column 'Alcohol' (nearest 'alcohol'); it has ['alcohol', 'malic_acid'" in message
+    # a penguin column given another type than the shipped one is the user's too
+    with pytest.raises(RunnerError, match=r"data.schema.BodyMass: .*has no column 'BodyMass'"):
+        schema_of(_data(wine, "data.schema.BodyMass=float"))
+
+
+def test_the_imputer_fills_only_the_columns_stages_read(spark, tmp_path: Path) -> None:
+    """data.missing=impute with an ``id`` left out: the Imputer does not read it either, so it
+    stays no model input."""
+    cfg = make_config([f"data.path={_with_id(tmp_path / 'ids.csv')}", "data.label=label",
+                       "features=auto", "data.missing=impute",
+                       "+features.stages.assemble_numbers.inputCols.exclude=[id]"])
+    (name, imputer), *_ = features.build(cfg.features, cfg.data)
+    assert name == features.IMPUTER
+    assert imputer.getInputCols() == ["size", "weight"]
+    assert features.read_columns(cfg.features, cfg.data) == ["size", "weight", "colour"]

@@ -96,15 +96,22 @@ def settled(cfg: Any) -> Any:
     return out
 
 
-def load(spark: SparkSession, cfg: Any, context: RunContext | None = None) -> Dataset:
+def load(spark: SparkSession, cfg: Any, context: RunContext | None = None,
+         read: list[str] | None = None) -> Dataset:
     """Read, type, clean and split the data; kept in ``context`` for the same config (a sweep's
-    trials share it), prepared afresh without one."""
+    trials share it), prepared afresh without one.
+
+    ``read``: the feature columns the pipeline reads (``features.read_columns``; every feature
+    column by default). Only they and the label are checked and, with ``data.missing=drop``,
+    make a row be dropped: a null in a column no stage reads (an ID) costs no row.
+    """
+    read = feature_columns(cfg) if read is None else list(read)
     if context is None:
-        return _prepare(spark, cfg)
-    key = config_key(cfg)
+        return _prepare(spark, cfg, read)
+    key = config_key(cfg, read)
     with context.data_lock:  # trials asking at once wait for one preparation
         if key not in context.datasets:
-            context.datasets[key] = _prepare(spark, cfg)
+            context.datasets[key] = _prepare(spark, cfg, read)
         dataset: Dataset = context.datasets[key]
         return dataset
 
@@ -131,14 +138,17 @@ def _casts(raw: DataFrame, cfg: Any) -> dict[str, Column]:
     return {c: F.col(quoted(c)).try_cast(t).alias(c) for c, t in schema.items()}
 
 
-def _problems(raw: DataFrame, casts: dict[str, Column], cfg: Any) -> dict[str, Column]:
-    """Per check and column, a condition a value must not meet: failed cast, NaN, infinity. The
-    profile counts each and keeps an example of the raw text. Any other label value is a class
-    (``labels.label_classes``)."""
+def _problems(raw: DataFrame, casts: dict[str, Column], checked: list[str], cfg: Any
+              ) -> dict[str, Column]:
+    """Per check and column of ``checked``, a condition a value must not meet: failed cast, NaN,
+    infinity. The profile counts each and keeps an example of the raw text. Any other label
+    value is a class (``labels.label_classes``)."""
     from pyspark.sql import functions as F
 
     found: dict[str, Column] = {}
     for c, cast in casts.items():
+        if c not in checked:
+            continue
         given = F.col(quoted(c))
         found[f"cast:{c}"] = (
             given.isNotNull() & (F.trim(given.cast("string")) != "") & cast.isNull()
@@ -149,9 +159,10 @@ def _problems(raw: DataFrame, casts: dict[str, Column], cfg: Any) -> dict[str, C
     return found
 
 
-def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], cfg: Any) -> Row:
-    """One Spark job: per check and column the count of bad values and the smallest one as an
-    example, kept rows, classes and content digest."""
+def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], checked: list[str],
+             cfg: Any) -> Row:
+    """One Spark job: per check and column of ``checked`` the count of bad values and the
+    smallest one as an example, kept rows (no null in ``needed``), classes and content digest."""
     from pyspark.sql import functions as F
 
     kept = F.lit(True)
@@ -159,7 +170,7 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], cfg: A
         kept = kept & casts[column].isNotNull()
     row_hash = F.xxhash64(*casts.values())
     checks = []
-    for key, bad in _problems(raw, casts, cfg).items():
+    for key, bad in _problems(raw, casts, checked, cfg).items():
         given = F.col(quoted(key.partition(":")[2])).cast("string")
         checks += [F.sum(bad.cast("int")).alias(key), F.min(F.when(bad, given)).alias("e" + key)]
     try:
@@ -198,14 +209,14 @@ def _check_values(profile: Row, cfg: Any) -> None:
         raise RunnerError(f"data: {name}: {count} value(s) {what}, e.g. {example!r}")
 
 
-def _prepare(spark: SparkSession, cfg: Any) -> Dataset:
+def _prepare(spark: SparkSession, cfg: Any, features: list[str] | None = None) -> Dataset:
     from pyspark.sql import functions as F
 
+    features = feature_columns(cfg) if features is None else features
     raw = _read(spark, cfg)
     casts = _casts(raw, cfg)
-    features = feature_columns(cfg)
     needed = [*features, cfg.label] if cfg.missing == "drop" else [cfg.label]
-    profile = _profile(raw, casts, needed, cfg)
+    profile = _profile(raw, casts, needed, [*features, cfg.label], cfg)
     _check_values(profile, cfg)
     rows = int(profile["kept"] or 0)
     if rows == 0:

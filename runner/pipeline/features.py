@@ -63,6 +63,28 @@ def check(cfg: Any, data: Any) -> None:
         )
 
 
+def read_columns(cfg: Any, data: Any) -> list[str]:
+    """The data columns the feature stages read, in the data's order: the model's inputs.
+
+    A column is read when a stage names it in ``inputCol``/``inputCols`` and no earlier stage
+    wrote it; a column no stage reads (an ID left out by ``exclude``) is no input, so requests
+    need not send it. Every feature column when a stage reads columns its config cannot name
+    (RFormula, SQLTransformer: no ``inputCol`` params).
+    """
+    raw = feature_columns(data)
+    produced: set[str] = set()
+    read: set[str] = set()
+    for name, spec in resolved(cfg, data):
+        if not isinstance(spec, dict) or "_target_" not in spec:
+            return raw  # check names the mistake
+        if not any(hasattr(stages.locate(spec["_target_"], f"features.stages.{name}"), key)
+                   for key in INPUT_KEYS):
+            return raw
+        read.update(c for c in columns_of(spec, INPUT_KEYS) if c not in produced)
+        produced.update(columns_of(spec, OUTPUT_KEYS))
+    return [c for c in raw if c in read]
+
+
 def _check_input(column: str, available: set[str], label: str, where: str) -> None:
     if column == label:
         raise RunnerError(f"{where}: reads the label {label!r}, which serving requests lack")
@@ -91,17 +113,18 @@ def build(cfg: Any, data: Any, context: RunContext | None = None) -> list[tuple[
 
 def _build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
     named = []
-    if imputes(data) and numeric_columns(data):
-        named.append((IMPUTER, _imputer(data)))
+    filled = [c for c in numeric_columns(data) if c in read_columns(cfg, data)]
+    if imputes(data) and filled:
+        named.append((IMPUTER, _imputer(data, filled)))
     for name, spec in resolved(cfg, data):
         extra = _keep_nulls(spec, data) if imputes(data) else {}
         named.append((name, stages.build(spec, f"features.stages.{name}", **extra)))
     return named
 
 
-def _imputer(data: Any) -> Any:
-    """Fill the numeric feature columns in place, so the configured stages read them unchanged."""
-    columns = numeric_columns(data)
+def _imputer(data: Any, columns: list[str]) -> Any:
+    """Fill the numeric columns the stages read in place, so they read them unchanged (a column
+    no stage reads is left alone: it is no model input)."""
     spec = {"_target_": "pyspark.ml.feature.Imputer", "inputCols": columns, "outputCols": columns,
             "strategy": data.impute_strategy}
     return stages.build(spec, f"features.{IMPUTER} (data.missing=impute)")

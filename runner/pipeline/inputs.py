@@ -97,6 +97,21 @@ def null_unsafe_columns(pipeline: Any) -> set[str]:
     return {column for column, ok in handled.items() if not ok}
 
 
+def held_back(pipeline: Any, columns: list[str], model_inputs: list[str]) -> list[str]:
+    """Columns of the input that a stage reads but that are no model input: the label, which
+    its StringIndexerModel (``handleInvalid=error``) would index, failing on a value unseen in
+    training. Scoring needs no label: hidden from the pipeline, Spark skips that stage."""
+    read = {c for stage in _flat(pipeline) for c in _stage_inputs(stage)}
+    return [c for c in columns if c in read and c not in model_inputs]
+
+
+def _flat(pipeline: Any) -> list[Any]:
+    """The stages of a PipelineModel, nested ones in their place."""
+    if hasattr(pipeline, "stages"):
+        return [s for stage in pipeline.stages for s in _flat(stage)]
+    return [pipeline]
+
+
 def _stage_inputs(stage: Any) -> list[str]:
     found: list[str] = []
     for name in ("inputCol", "inputCols"):

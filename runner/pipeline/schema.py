@@ -36,7 +36,8 @@ def schema_of(cfg: Any) -> dict[str, str]:
                 "starts; list them: data.schema={column: type, ...}"
             )
         return listed
-    if not own_file(cfg):  # entries for another file's columns are left out, the user's kept
+    if not own_file(cfg):  # the shipped entries for another file's columns are left out
+        _check_given(cfg, listed, inferred)
         listed = {c: t for c, t in listed.items() if c in inferred}
     missing = [c for c in listed if c not in inferred]
     if missing:
@@ -44,6 +45,39 @@ def schema_of(cfg: Any) -> dict[str, str]:
             f"data.schema: column(s) {missing} not found in {cfg.path}; it has {list(inferred)}"
         )
     return {c: listed.get(c, t) for c, t in inferred.items()}
+
+
+def _check_given(cfg: Any, listed: dict[str, str], inferred: dict[str, str]) -> None:
+    """Refuse a ``data.schema`` entry the user gave (not one the data config shipped for its own
+    file) for a column the file lacks: ``+data.schema.Alcohol=double`` for a file whose column
+    is ``alcohol`` would otherwise be dropped silently and the column read as inferred."""
+    shipped = _shipped_schema(str(cfg.get("written_for") or ""))
+    for column, type_ in listed.items():
+        if column in inferred or shipped.get(column) == type_:
+            continue
+        folded = {c.lower(): c for c in inferred}
+        close = difflib.get_close_matches(column.lower(), list(folded), n=1)
+        nearest = f"nearest {folded[close[0]]!r}" if close else "no column close to it"
+        raise RunnerError(f"data.schema.{column}: {cfg.path} has no column {column!r} "
+                          f"({nearest}); it has {list(inferred)}")
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped_schema(written_for: str) -> dict[str, str]:
+    """The schema runner's own data configs list for the file they were written for
+    (``runner/conf/data/*.yaml`` with that ``written_for``): entries a user did not give."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    found: dict[str, str] = {}
+    for entry in files("runner.conf").joinpath("data").iterdir():
+        if not entry.name.endswith(".yaml"):
+            continue
+        shipped = OmegaConf.to_container(OmegaConf.create(entry.read_text(encoding="utf-8")))
+        if isinstance(shipped, dict) and written_for and shipped.get("written_for") == written_for:
+            found.update({str(c): str(t) for c, t in (shipped.get("schema") or {}).items()})
+    return found
 
 
 def feature_columns(cfg: Any) -> list[str]:

@@ -107,7 +107,8 @@ def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunCon
 def _dataset(cfg: DictConfig, context: RunContext) -> data_mod.Dataset:
     """The trial's prepared data (from the sweep's context: the trials' own, when they ran
     here)."""
-    return data_mod.load(spark.get_session(cfg.spark), cfg.data, context)
+    return data_mod.load(spark.get_session(cfg.spark), cfg.data, context,
+                         list(train.model_inputs(cfg)))
 
 
 def refit(cfg: DictConfig, context: RunContext, dataset: data_mod.Dataset | None = None) -> Any:

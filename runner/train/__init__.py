@@ -13,6 +13,7 @@ from runner.train.assemble import (
     check,
     enum_value,
     label_column,
+    model_inputs,
     positive_index,
     with_class_names,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "input_example",
     "label_column",
     "log_fitted_model",
+    "model_inputs",
     "positive_index",
     "prefetch",
     "prepare",

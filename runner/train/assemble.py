@@ -130,8 +130,12 @@ def positive_index(cfg: DictConfig, dataset: data_mod.Dataset) -> int:
 
 
 def model_inputs(cfg: DictConfig) -> dict[str, str]:
-    """The model's raw input columns and their Spark SQL types: data.schema without the label."""
-    return {c: t for c, t in schema.schema_of(cfg.data).items() if c != cfg.data.label}
+    """The model's raw input columns and their Spark SQL types, in the data's order: the columns
+    its feature stages read (``features.read_columns``). The compiled scorer, the signature, the
+    input example and so serve and predict take these; a column no stage reads (an ID) is no
+    input a request must send."""
+    types = schema.schema_of(cfg.data)
+    return {c: types[c] for c in features.read_columns(cfg.features, cfg.data)}
 
 
 def enum_value(value: Any) -> str:

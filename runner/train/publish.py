@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from runner import tracking
 from runner.pipeline import data as data_mod
-from runner.pipeline import labels, schema
+from runner.pipeline import labels
 from runner.train.assemble import LOWER_IS_BETTER, enum_value, model_inputs
 
 
@@ -31,9 +31,10 @@ def log_fitted_model(cfg: DictConfig, fitted: Any, example: Any = None
     ``example``: input rows saved as the model's input example (``input_example``)."""
     if enum_value(cfg.tracking.log_models) == "none":
         return None
-    signature = tracking.signature(schema.schema_of(cfg.data), cfg.data.label)
+    inputs = model_inputs(cfg)
+    signature = tracking.signature(inputs, cfg.data.label)
     return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
-                              model_inputs(cfg), labels.class_names_of(cfg.data), example)
+                              inputs, labels.class_names_of(cfg.data), example)
 
 
 def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:

@@ -27,6 +27,7 @@ from runner.train.assemble import (
     check,
     enum_value,
     metric_names,
+    model_inputs,
     positive_index,
     with_class_names,
 )
@@ -186,7 +187,7 @@ def prefetch(cfg: DictConfig, context: RunContext
 
     def load() -> tuple[SparkSession, data_mod.Dataset]:
         session = session_future.result()
-        return session, data_mod.load(session, cfg.data, context)
+        return session, data_mod.load(session, cfg.data, context, list(model_inputs(cfg)))
 
     if not cfg.spark.remote:
         return context.pool.submit(load)
