@@ -27,6 +27,7 @@ from runner.train import enum_value
 
 from . import lock, parallel, samplers
 from . import space as space_mod
+from . import storage as storage_mod
 from . import study as study_mod
 
 if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
@@ -85,7 +86,7 @@ class OptunaSweeper(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> Any:
         self._validate()
-        storage = study_mod.storage_url(self.storage)
+        storage = storage_mod.storage_url(self.storage)
         # runner's default study is its experiment's (named after data.name): sweeps of
         # different data sets in one storage never share a study; other apps: the job name
         name = self.study_name or str(OmegaConf.select(self.config, "tracking.experiment_name",
@@ -96,7 +97,7 @@ class OptunaSweeper(Sweeper):
         sweep_lock = lock.SweepLock(storage, name)
         sweep_lock.acquire()
         try:
-            study_mod.check_storage(storage)
+            storage_mod.check_storage(storage)
             space = space_mod.parse([f"{k}={v}" for k, v in self.params.items()]
                                     + list(arguments))
             if not space.distributions:
@@ -160,7 +161,7 @@ class OptunaSweeper(Sweeper):
         n_trials = self._n_trials(space)
         wanted = study_mod.fingerprint(space, self.config, self.directions)
         runner_sweep.kill_point("storage")
-        study = study_mod.open_study(study_mod.open_storage(storage), name, self.new_study,
+        study = study_mod.open_study(storage_mod.open_storage(storage), name, self.new_study,
                                      wanted)
         sweep_lock.heartbeat(study)
         run = self._attach(study, space, n_trials, storage)
@@ -204,7 +205,7 @@ class OptunaSweeper(Sweeper):
             run.front = lambda: study_mod.front_numbers(study)
         # the parent is tagged with the study's uid before its id is stored in the study: a
         # kill in between leaves a parent the next run finds by the tag and adopts
-        key = runner_sweep.StudyKey(f"{study_mod.shown_url(storage)}#{study.study_name}",
+        key = runner_sweep.StudyKey(f"{storage_mod.shown_url(storage)}#{study.study_name}",
                                     str(study.user_attrs[study_mod.UID_ATTR]))
         parent = run.open(study.user_attrs.get(study_mod.PARENT_ATTR), key)
         if study.user_attrs.get(study_mod.PARENT_ATTR) != parent:

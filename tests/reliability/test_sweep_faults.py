@@ -21,6 +21,7 @@ import pytest
 
 from hydra_plugins.runner_optuna_sweeper import lock
 from hydra_plugins.runner_optuna_sweeper import space as space_mod
+from hydra_plugins.runner_optuna_sweeper import storage as storage_mod
 from hydra_plugins.runner_optuna_sweeper import study as study_mod
 from runner.errors import RunnerError
 from tests.conftest import make_config
@@ -148,7 +149,7 @@ def test_a_storage_cut_short_before_it_held_a_study_is_moved_aside_and_created(
         tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     path.write_bytes(b"SQLite format 3\x00" + b"\x07" * 100)  # a file begun, then killed
-    storage = study_mod.open_storage(f"sqlite:///{path}")
+    storage = storage_mod.open_storage(f"sqlite:///{path}")
     assert optuna.get_all_study_names(storage) == []
     assert [p.name.startswith("o.db.broken-") for p in tmp_path.glob("o.db.broken-*")] == [True]
 
@@ -156,17 +157,17 @@ def test_a_storage_cut_short_before_it_held_a_study_is_moved_aside_and_created(
 def test_a_storage_holding_studies_is_never_moved(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     optuna.create_study(study_name="kept", storage=f"sqlite:///{path}")
-    storage = study_mod.open_storage(f"sqlite:///{path}")
+    storage = storage_mod.open_storage(f"sqlite:///{path}")
     assert optuna.get_all_study_names(storage) == ["kept"]
     assert not list(tmp_path.glob("o.db.broken-*"))
 
 
 _CREATOR = """
 import sys, time
-from hydra_plugins.runner_optuna_sweeper import study
+from hydra_plugins.runner_optuna_sweeper.storage import open_storage
 while time.time() < float(sys.argv[2]):
     time.sleep(0.005)
-storage = study.open_storage(sys.argv[1])
+storage = open_storage(sys.argv[1])
 import optuna
 optuna.create_study(study_name=sys.argv[3], storage=storage)
 """
