@@ -4,7 +4,7 @@ The PipelineModel's own ``transform`` runs in the JVM over the whole input: noth
 to the driver, no Python UDF sits in the row path (``mlflow.pyfunc.spark_udf`` is ~20x slower on
 the same model). The task reads the input as the model's training run read its data (format,
 reader options), has it cast and guarded against the model's signature
-(``runner.pipeline.inputs``) and written atomically (``runner.spark.output``: a failed write
+(``runner.data.inputs``) and written atomically (``runner.spark.output``: a failed write
 leaves no output). Every check that needs no JVM (paths, save mode, model) runs first, so a
 mistake costs no Spark start.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import console, spark, tracking
+from runner.data import inputs
 from runner.errors import RunnerError
-from runner.pipeline import inputs
 from runner.serving.scorers import spark_reason
 from runner.spark import output
 from runner.train import enum_value

@@ -77,7 +77,7 @@ def spark():
     worker happened to start the JVM first (a train.run passes it, this fixture did not).
     """
     from runner import spark as spark_mod
-    from runner.pipeline import data as data_mod
+    from runner.data import dataset as data_mod
 
     cfg = make_config(TEST_SPARK_OVERRIDES)
     session = spark_mod.get_session(cfg.spark, data_mod.resolve_path(cfg.data.path))

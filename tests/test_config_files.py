@@ -22,8 +22,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from runner import train
 from runner.config.schemas import register_configs
+from runner.data import dataset as data
 from runner.errors import RunnerError
-from runner.pipeline import data
 from tests.conftest import make_config, repo_root
 
 CONF = repo_root() / "runner" / "conf"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.data import dataset as data
 from runner.errors import RunnerError
-from runner.pipeline import data
 from tests.conftest import make_config
 
 HEADER = "Island,CulmenLength,CulmenDepth,FlipperLength,BodyMass,Species\n"

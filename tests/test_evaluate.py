@@ -52,8 +52,9 @@ def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) 
     """Small splits are scored by the compiled scorer on the driver: same counts as Spark."""
     from runner import train
     from runner.compiled import compile_pipeline
-    from runner.pipeline import data, fitting
-    from runner.pipeline.context import RunContext
+    from runner.context import RunContext
+    from runner.data import dataset as data
+    from runner.pipeline import fitting
     from runner.train import assemble
 
     cfg = cfg_factory(overrides)

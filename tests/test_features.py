@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from runner import train
-from runner.pipeline import column_rules, data, features
+from runner.data import dataset as data
+from runner.pipeline import column_rules, features
 from tests.conftest import make_config, repo_root
 from tests.test_models import FAST, predictions, request_frame, train_log_load
 

@@ -13,8 +13,9 @@ import pytest
 from omegaconf import DictConfig, open_dict
 
 from runner import train
+from runner.data import dataset as data
 from runner.errors import RunnerError
-from runner.pipeline import data, evaluate
+from runner.pipeline import evaluate
 from tests.conftest import make_config
 
 IRIS_NAMES = ["setosa", "versicolor", "virginica"]

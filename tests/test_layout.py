@@ -27,13 +27,13 @@ SOURCES = ("runner", "hydra_plugins")
 LAYERS: dict[str, int] = {
     "runner": 0,  # the package itself: its version
     "runner.errors": 0, "runner.console": 0, "runner.uris": 0, "runner.compat": 0,
-    "runner.config.types": 0,
+    "runner.config.types": 0, "runner.context": 0,
     "runner.conf": 0, "runner.resources": 0,  # data folders shipped as packages
     "runner.compiled": 1,
     "runner.config": 2,
     "runner.spark": 3,
-    "runner.pipeline": 4,
-    "runner.tracking": 5,
+    "runner.data": 4,
+    "runner.pipeline": 5, "runner.tracking": 5,
     "runner.serving": 6, "runner.train": 6,
     "runner.sweep": 7, "runner.predict": 7, "runner.reproduce": 7,
     "runner.cli": 8, "runner.__main__": 8, "hydra_plugins": 8,

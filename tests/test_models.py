@@ -10,8 +10,9 @@ import mlflow.spark
 import pytest
 
 from runner import train
+from runner.data import dataset as data
 from runner.errors import RunnerError
-from runner.pipeline import data, models, stages
+from runner.pipeline import models, stages
 from tests.conftest import LAB_REQUEST, make_config, repo_root
 
 MODELS = sorted(p.stem for p in (repo_root() / "runner" / "conf" / "model").glob("*.yaml"))

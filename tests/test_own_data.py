@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from runner.data import dataset as data
+from runner.data.formats import format_of
+from runner.data.labels import class_names_of
+from runner.data.schema import feature_columns, schema_of
 from runner.errors import RunnerError
-from runner.pipeline import column_rules, data, features
-from runner.pipeline.formats import format_of
-from runner.pipeline.labels import class_names_of
-from runner.pipeline.schema import feature_columns, schema_of
+from runner.pipeline import column_rules, features
 from tests.conftest import make_config
 from tests.datasets import write_sklearn
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from runner import predict
+from runner.data import inputs
 from runner.errors import RunnerError
-from runner.pipeline import inputs
 from runner.spark import output
 from tests.conftest import LAB_REQUEST, TEST_SPARK_OVERRIDES, make_config
 from tests.serving_support import Store, trained_store

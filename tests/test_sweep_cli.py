@@ -17,8 +17,8 @@ import pytest
 
 from runner import spark as spark_mod
 from runner import train
-from runner.pipeline import data as data_mod
-from runner.pipeline.context import RunContext
+from runner.context import RunContext
+from runner.data import dataset as data_mod
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from runner import console
 
 def show_schema(overrides: list[str]) -> None:
     """The columns and types a run would read, one line each, the label marked; local files
-    need no JVM (``runner.pipeline.schema.schema_of``)."""
+    need no JVM (``runner.data.schema.schema_of``)."""
     from hydra import compose, initialize_config_module
 
-    from runner.pipeline.schema import schema_of
+    from runner.data.schema import schema_of
 
     with initialize_config_module(config_module="runner.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)

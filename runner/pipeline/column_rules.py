@@ -15,9 +15,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from runner.config.types import NUMERIC
+from runner.data.schema import feature_columns, schema_of
 from runner.errors import RunnerError
 from runner.pipeline import stages
-from runner.pipeline.schema import feature_columns, schema_of
 
 INPUT_KEYS = ("inputCol", "inputCols")
 OUTPUT_KEYS = ("outputCol", "outputCols")

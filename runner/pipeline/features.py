@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runner.config.enums import value_of
+from runner.context import RunContext, config_key
+from runner.data.schema import feature_columns
 from runner.errors import RunnerError
 from runner.pipeline import stages
 from runner.pipeline.column_rules import (
@@ -23,8 +25,6 @@ from runner.pipeline.column_rules import (
     numeric_columns,
     resolved,
 )
-from runner.pipeline.context import RunContext, config_key
-from runner.pipeline.schema import feature_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig
 
-from runner.pipeline.context import Featurized, RunContext, config_key
-from runner.pipeline.schema import schema_of
+from runner.context import Featurized, RunContext, config_key
+from runner.data.schema import schema_of
 
 if TYPE_CHECKING:
     from pyspark.ml import Estimator, Pipeline, PipelineModel

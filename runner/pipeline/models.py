@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from runner.data.labels import class_names_of
 from runner.errors import RunnerError
 from runner.pipeline import stages
-from runner.pipeline.labels import class_names_of
 
 # keys of a model config that runner reads itself; everything else is a Spark parameter
 MODEL_KEYS = frozenset({"binary_only", "hidden_layers", "ovr_parallelism"})

@@ -11,8 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking, train
 from runner.console import out
-from runner.pipeline import data as data_mod
-from runner.pipeline.context import RunContext
+from runner.context import RunContext
+from runner.data import dataset as data_mod
 from runner.sweep.objectives import Goals
 from runner.sweep.runs import trial_number
 

@@ -23,8 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from runner import spark, tracking, train
 from runner.compat import hydra as compat_hydra
 from runner.console import out
+from runner.context import RunContext
 from runner.errors import first_line
-from runner.pipeline.context import RunContext
 from runner.sweep import best as best_mod
 from runner.sweep import report, trials
 from runner.sweep.faults import kill_point

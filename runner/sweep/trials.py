@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from runner import spark, tracking, train
 from runner.compat import pyspark as compat_pyspark
 from runner.console import Progress
+from runner.context import RunContext
 from runner.errors import RunnerError
-from runner.pipeline.context import RunContext
 from runner.sweep.objectives import OBJECTIVES_KEY, Goals
 from runner.sweep.runs import PARAMS_TAG, TRIAL_TAG, split_overrides
 

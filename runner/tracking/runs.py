@@ -20,7 +20,7 @@ from runner.tracking import registry_sqlite
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from runner.pipeline.data import Dataset
+    from runner.data.dataset import Dataset
 
 CONFIG_ARTIFACT = "config.yaml"
 OVERRIDES_ARTIFACT = "overrides.yaml"

@@ -6,7 +6,7 @@ Modules: ``assemble`` (checks, the pipeline and what it can measure, from config
 aliased), ``summary`` (what a single run prints at its end).
 """
 
-from runner.train.assemble import (
+from runner.pipeline.assemble import (
     LOWER_IS_BETTER,
     TRAIN_SECONDS,
     build_pipeline,

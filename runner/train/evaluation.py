@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig
 
 from runner import tracking
-from runner.pipeline import data as data_mod
-from runner.pipeline import evaluate, fitting, labels
-from runner.pipeline.context import RunContext
-from runner.train.assemble import (
+from runner.context import RunContext
+from runner.data import dataset as data_mod
+from runner.data import labels
+from runner.pipeline import evaluate, fitting
+from runner.pipeline.assemble import (
     TRAIN_SECONDS,
     label_column,
     metric_names,

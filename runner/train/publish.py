@@ -8,9 +8,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from runner import tracking
-from runner.pipeline import data as data_mod
-from runner.pipeline import labels
-from runner.train.assemble import LOWER_IS_BETTER, enum_value, model_inputs
+from runner.data import dataset as data_mod
+from runner.data import labels
+from runner.pipeline.assemble import LOWER_IS_BETTER, enum_value, model_inputs
 
 
 def register(cfg: DictConfig, logged: tracking.LoggedModel, metrics: dict[str, float]

@@ -18,11 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking
 from runner.console import Progress
-from runner.pipeline import data as data_mod
-from runner.pipeline import fitting, formats, models, schema
-from runner.pipeline.context import RunContext
-from runner.train import evaluation, publish
-from runner.train.assemble import (
+from runner.context import RunContext
+from runner.data import dataset as data_mod
+from runner.data import formats, schema
+from runner.pipeline import fitting, models
+from runner.pipeline.assemble import (
     build_pipeline,
     check,
     enum_value,
@@ -31,6 +31,7 @@ from runner.train.assemble import (
     positive_index,
     with_class_names,
 )
+from runner.train import evaluation, publish
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -4,7 +4,7 @@ to look. (A sweep's end-of-sweep table is runner.sweep.report's.)"""
 from __future__ import annotations
 
 from runner import tracking
-from runner.train.assemble import TRAIN_SECONDS
+from runner.pipeline.assemble import TRAIN_SECONDS
 from runner.train.steps import TrainResult
 
 

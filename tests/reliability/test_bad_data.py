@@ -21,8 +21,9 @@ import pytest
 from omegaconf import DictConfig, open_dict
 
 from runner import train
+from runner.data import dataset as data
+from runner.data import schema
 from runner.errors import RunnerError
-from runner.pipeline import data, schema
 from tests.conftest import TEST_SPARK_OVERRIDES
 
 COLUMNS = ["Island", "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass", "Species"]

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from runner.config.enums import value_of
+from runner.data.schema import own_file, quoted, schema_of
 from runner.errors import RunnerError
-from runner.pipeline.schema import own_file, quoted, schema_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.config.types import FLOATING
-from runner.errors import RunnerError, first_line
-from runner.pipeline.context import RunContext, config_key
-from runner.pipeline.formats import check_files, format_of, resolve_path
-from runner.pipeline.labels import class_names_of, label_classes
-from runner.pipeline.schema import (
+from runner.context import RunContext, config_key
+from runner.data.formats import check_files, format_of, resolve_path
+from runner.data.labels import class_names_of, label_classes
+from runner.data.schema import (
     check_name,
     check_type,
     feature_columns,
@@ -25,6 +24,7 @@ from runner.pipeline.schema import (
     reader_options,
     schema_of,
 )
+from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession

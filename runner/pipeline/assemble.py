@@ -11,10 +11,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from runner.context import RunContext
+from runner.data import dataset as data_mod
+from runner.data import labels, schema
 from runner.errors import RunnerError
-from runner.pipeline import data as data_mod
-from runner.pipeline import evaluate, features, labels, models, schema
-from runner.pipeline.context import RunContext
+from runner.pipeline import evaluate, features, models
 
 # Metrics where a smaller value is better; every other metric is maximized.
 LOWER_IS_BETTER = frozenset({"hammingLoss", "weightedFalsePositiveRate", "logLoss"})

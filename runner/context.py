@@ -41,7 +41,7 @@ class RunContext:
     for ``featurized`` and ``collected``) instead of each doing it.
     """
 
-    # runner.pipeline.data.Dataset values, untyped here: data imports this module
+    # runner.data.dataset.Dataset values, untyped here: data imports this module
     datasets: dict[str, Any] = field(default_factory=dict)
     built: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # unfitted stages
     featurized: dict[str, Featurized] = field(default_factory=dict)

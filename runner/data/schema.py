@@ -15,8 +15,8 @@ from typing import Any
 
 from runner.compat import pyspark as compat_pyspark
 from runner.config.types import ALIASES
+from runner.data.formats import data_files, format_of, is_data, resolve_path
 from runner.errors import RunnerError, first_line
-from runner.pipeline.formats import data_files, format_of, is_data, resolve_path
 
 INFER_ROWS = 100_000  # CSV/JSON rows pandas reads to infer a local file's column types
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.config.types import SPARK_TYPES
+from runner.data import formats
 from runner.errors import RunnerError, first_line
-from runner.pipeline import formats
 
 _GUARD = "runner-invalid-input:"
 _GUARD_RE = re.compile(re.escape(_GUARD) + r"(\d+)")
