@@ -13,3 +13,11 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's text: py4j and MLflow errors carry pages after it."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class TrialPruned(Exception):
+    """A sweep trial stopped early because its pruner said so (not an error: Optuna's PRUNED).
+
+    Raised by the reporter a trial is handed (``report(step, value)``) when the study's pruner
+    decides the trial cannot win; the sweep records the trial as pruned, never as failed.
+    """
