@@ -1,4 +1,5 @@
-"""What the runs of one task share: prepared data, built and fitted feature stages, Spark workers.
+"""What the runs of one task share: the data spec, prepared data, built and fitted feature stages,
+Spark workers.
 
 A task makes one ``RunContext`` and passes it to the steps that use it: a single run makes its
 own; a sweep makes one for all its trials in this process, so trials that differ only in the
@@ -36,12 +37,15 @@ class RunContext:
     """Caches keyed by ``config_key`` of the config groups they depend on, and the Spark pool.
 
     Trials may run in threads (hydra.sweeper.n_jobs), so each cache has its lock, held while
-    it is filled: trials that ask at once wait for one preparation of the data (``data_lock``),
-    one build of the stages (``built_lock``), one fit of the feature stages (``lock``, also
-    for ``featurized`` and ``collected``) instead of each doing it.
+    it is filled: trials that ask at once wait for one resolution and one preparation of the
+    data (``data_lock``, for ``specs`` and ``datasets``), one build of the stages
+    (``built_lock``), one fit of the feature stages (``lock``, also for ``featurized`` and
+    ``collected``) instead of each doing it.
     """
 
-    # runner.data.dataset.Dataset values, untyped here: data imports this module
+    # runner.data.spec.DataSpec and runner.data.dataset.Dataset values, untyped here: data
+    # imports this module
+    specs: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, Any] = field(default_factory=dict)
     built: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # unfitted stages
     featurized: dict[str, Featurized] = field(default_factory=dict)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import console, spark, tracking
-from runner.data import inputs
+from runner.config import value_of
+from runner.data import DataSpec, inputs
 from runner.errors import RunnerError
 from runner.serving.scorers import spark_reason
 from runner.spark import output
-from runner.train import enum_value
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def run(cfg: Any) -> PredictResult:
     tracking.use_store(cfg.tracking.uri)
     model = tracking.resolve_model(p.model_uri, cfg.tracking.registered_model_name)
     signature = tracking.model_inputs(model.local_path)
-    trained = tracking.run_config(model.run_id).get("data") or {}
-    labels = [str(c) for c in trained.get("class_names") or []] if p.label_col else []
+    trained = DataSpec.logged(tracking.run_config(model.run_id).get("data") or {})
+    labels = list(trained.class_names) if p.label_col else []
     fmt, options = inputs.reading(p.input, p.input_format, p.input_options, trained)
     console.out(f"scoring {p.input} ({fmt}) with {model.uri} (run {model.run_id}) on Spark")
     session = spark.get_session(cfg.spark, p.input)
@@ -75,7 +75,7 @@ def run(cfg: Any) -> PredictResult:
 
 def check(p: Any) -> str:
     """Checks that need no JVM: input and output set, input present, output free; the mode."""
-    mode = enum_value(p.mode)
+    mode = value_of(p.mode)
     if not p.input or not p.output:
         raise RunnerError("set predict.input and predict.output (paths), e.g. "
                           "`runner predict predict.input=in.parquet predict.output=out.parquet`")

@@ -76,11 +76,11 @@ def spark():
     default C2 compiler threads do. Without the input, the JIT depended on which test of a
     worker happened to start the JVM first (a train.run passes it, this fixture did not).
     """
+    from runner import data as data_mod
     from runner import spark as spark_mod
-    from runner.data import dataset as data_mod
 
     cfg = make_config(TEST_SPARK_OVERRIDES)
-    session = spark_mod.get_session(cfg.spark, data_mod.resolve_path(cfg.data.path))
+    session = spark_mod.get_session(cfg.spark, data_mod.DataSpec.resolve(cfg.data).path)
     yield session
     session.stop()
 

@@ -20,9 +20,9 @@ from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from runner import train
+from runner import data, train
 from runner.config.schemas import register_configs
-from runner.data import dataset as data
+from runner.data import DataSpec
 from runner.errors import RunnerError
 from tests.conftest import make_config, repo_root
 
@@ -45,7 +45,7 @@ def _compose_invalid(name: str):
 @pytest.mark.parametrize("name", MODELS)
 def test_model_config_composes_and_checks(name: str) -> None:
     cfg = make_config([f"model={name}"])
-    train.check(cfg)
+    train.check(cfg, DataSpec.resolve(cfg.data))
     assert cfg.model._target_.startswith("pyspark.ml.classification.")
     first = (CONF / "model" / f"{name}.yaml").read_text().splitlines()[0]
     assert first.startswith("# ")
@@ -55,7 +55,7 @@ def test_model_config_composes_and_checks(name: str) -> None:
 @pytest.mark.parametrize("name", FEATURES)
 def test_features_config_composes_and_checks(name: str) -> None:
     cfg = make_config([f"features={name}"])
-    train.check(cfg)
+    train.check(cfg, DataSpec.resolve(cfg.data))
     assert (CONF / "features" / f"{name}.yaml").read_text().startswith("# ")
 
 
@@ -78,14 +78,15 @@ def test_invalid_config_raises(path: Path, request: pytest.FixtureRequest) -> No
     cfg = _compose_invalid(path.stem)
     if step == "check":
         with pytest.raises(RunnerError, match=re.escape(error)):
-            train.check(cfg)
+            train.check(cfg, DataSpec.resolve(cfg.data))
         return
     assert step == "build", f"{path.name}: raised-by must be compose, check or build"
-    train.check(cfg)  # a build error must get past every JVM-free check
+    train.check(cfg, DataSpec.resolve(cfg.data))  # a build error must get past every JVM-free check
     spark = request.getfixturevalue("spark")
-    dataset = data.load(spark, cfg.data)
+    spec = DataSpec.resolve(cfg.data)
+    dataset = data.load(spark, spec)
     with pytest.raises(RunnerError, match=re.escape(error)):
-        train.build_pipeline(cfg, dataset)
+        train.build_pipeline(cfg, spec, dataset)
 
 
 def test_cli_refuses_a_disallowed_target_before_the_jvm(tmp_path: Path) -> None:
@@ -124,7 +125,8 @@ def test_search_space_composes_and_every_key_is_a_model_param(name: str) -> None
     for key, dist in parsed.distributions.items():
         assert key.removeprefix("model.") in cfg.model, f"{name}: {key} is not a model param"
         trial.append(f"{key}={dist.choices[-1] if hasattr(dist, 'choices') else dist.low}")
-    train.check(make_config([f"hparams_search={name}", *trial]))
+    trial_cfg = make_config([f"hparams_search={name}", *trial])
+    train.check(trial_cfg, DataSpec.resolve(trial_cfg.data))
 
 
 def test_model_comparison_sweeps_every_model() -> None:

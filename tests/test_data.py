@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.data import DataSpec
 from runner.data import dataset as data
 from runner.errors import RunnerError
 from tests.conftest import make_config
@@ -15,7 +16,7 @@ HEADER = "Island,CulmenLength,CulmenDepth,FlipperLength,BodyMass,Species\n"
 
 def _cfg(path: Path | None = None, *overrides: str):
     extra = [f"data.path={path}"] if path else []
-    return make_config([*extra, *overrides]).data
+    return DataSpec.resolve(make_config([*extra, *overrides]).data)
 
 
 def _csv(tmp_path: Path, body: str, name: str = "d.csv") -> Path:

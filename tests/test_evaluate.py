@@ -50,22 +50,21 @@ def test_confusion_figure_labels_classes() -> None:
 ])
 def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) -> None:
     """Small splits are scored by the compiled scorer on the driver: same counts as Spark."""
-    from runner import train
+    from runner import data, train
     from runner.compiled import compile_pipeline
     from runner.context import RunContext
-    from runner.data import dataset as data
-    from runner.pipeline import fitting
-    from runner.train import assemble
+    from runner.pipeline import assemble, fitting
 
     cfg = cfg_factory(overrides)
-    dataset = data.load(spark, cfg.data)
-    pipeline, _ = train.build_pipeline(cfg, dataset)
+    spec = data.DataSpec.resolve(cfg.data)
+    dataset = data.load(spark, spec)
+    pipeline, _ = train.build_pipeline(cfg, spec, dataset)
     model = pipeline.fit(dataset.train)
     splits = {"test": dataset.test, "train": dataset.train}
     names = ["accuracy", "f1", "hammingLoss"]
     on_spark = evaluate.evaluate_splits(model, splits, cfg.data.label, names)
-    scorer = compile_pipeline(model, assemble.model_inputs(cfg))
-    columns = fitting.collected(RunContext(), splits, cfg)
+    scorer = compile_pipeline(model, assemble.model_inputs(cfg, spec))
+    columns = fitting.collected(RunContext(), splits, spec)
     on_driver = evaluate.evaluate_columns(scorer, columns, cfg.data.label, names)
     assert on_driver == on_spark
 

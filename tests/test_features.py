@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from runner import train
-from runner.data import dataset as data
+from runner import data, train
+from runner.data import DataSpec
 from runner.pipeline import column_rules, features
 from tests.conftest import make_config, repo_root
 from tests.test_models import FAST, predictions, request_frame, train_log_load
@@ -26,7 +26,8 @@ def test_features_train_log_load_and_predict(name: str, cfg_factory: Any, spark:
 def test_impute_keeps_rows_and_the_logged_model_fills_nulls(cfg_factory: Any, spark: Any) -> None:
     overrides = ["features=onehot_standard", "data.missing=impute", *FAST]
     result, loaded, cfg = train_log_load(cfg_factory, spark, overrides)
-    assert data.load(spark, cfg.data).rows == 344  # the 2 rows without measurements are kept
+    kept = data.load(spark, DataSpec.resolve(cfg.data)).rows
+    assert kept == 344  # the 2 rows without measurements are kept
     assert result.metrics["accuracy"] >= 0.85
     first = loaded.stages[0]
     assert type(first).__name__ == "ImputerModel"
@@ -40,12 +41,12 @@ def test_impute_keeps_rows_and_the_logged_model_fills_nulls(cfg_factory: Any, sp
 def test_impute_lets_string_indexers_keep_nulls(spark: Any, missing: str,
                                                 handle_invalid: str) -> None:
     cfg = make_config([f"data.missing={missing}"])
-    _, params = train.build_pipeline(cfg)
+    _, params = train.build_pipeline(cfg, DataSpec.resolve(cfg.data))
     assert params["features.island_indexer.handleInvalid"] == handle_invalid
     assert (f"features.{features.IMPUTER}.strategy" in params) == (missing == "impute")
 
 
 def test_numeric_columns_are_the_imputed_ones() -> None:
     cfg = make_config()
-    assert column_rules.numeric_columns(cfg.data) == [
+    assert column_rules.numeric_columns(DataSpec.resolve(cfg.data)) == [
         "CulmenLength", "CulmenDepth", "FlipperLength", "BodyMass"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from runner import train
-from runner.data import dataset as data
+from runner import data, train
+from runner.data import DataSpec
 from runner.errors import RunnerError
 from runner.pipeline import evaluate
 from tests.conftest import make_config
@@ -90,11 +90,12 @@ def test_labels_are_answered_as_given(spark, cfg_factory, tmp_path: Path, labels
     assert [p["label"] for p in json.loads(response.body)["predictions"]] == expected
 
 
-def _fitted(spark, cfg: DictConfig) -> tuple[DictConfig, data.Dataset, object]:
-    dataset = data.load(spark, cfg.data)
-    cfg = train.with_class_names(cfg, dataset)
-    pipeline, _ = train.build_pipeline(cfg, dataset)
-    return cfg, dataset, pipeline.fit(dataset.train)
+def _fitted(spark, cfg: DictConfig) -> tuple[DataSpec, data.Dataset, object]:
+    spec = DataSpec.resolve(cfg.data)
+    dataset = data.load(spark, spec)
+    spec = train.with_class_names(spec, dataset)
+    pipeline, _ = train.build_pipeline(cfg, spec, dataset)
+    return spec, dataset, pipeline.fit(dataset.train)
 
 
 @pytest.mark.parametrize(("name", "labels", "overrides", "names"), [
@@ -121,9 +122,9 @@ def test_metrics_equal_spark_evaluators(spark, cfg_factory, tmp_path: Path, name
     features, label = write_csv(tmp_path / "d.csv", name, labels)
     cfg = configure(cfg_factory(overrides), tmp_path / "d.csv", features, label,
                     "int" if labels == "signs" else "string")
-    cfg, dataset, model = _fitted(spark, cfg)
-    index_col = train.label_column(cfg, dataset)
-    positive = train.positive_index(cfg, dataset)
+    spec, dataset, model = _fitted(spark, cfg)
+    index_col = train.label_column(spec, dataset)
+    positive = train.positive_index(spec, dataset)
     predictions = model.transform(dataset.test)
     # BinaryClassificationEvaluator's positive class is label 1 scored by rawPrediction[1]:
     # for another positive class it gets that class as 1 and its score in place 1

@@ -9,8 +9,8 @@ import mlflow
 import mlflow.spark
 import pytest
 
-from runner import train
-from runner.data import dataset as data
+from runner import data, train
+from runner.data import DataSpec
 from runner.errors import RunnerError
 from runner.pipeline import models, stages
 from tests.conftest import LAB_REQUEST, make_config, repo_root
@@ -57,8 +57,9 @@ def test_model_defaults_train_log_load_and_predict(name: str, cfg_factory: Any, 
 
 def _pipeline(spark: Any, overrides: list[str]) -> tuple[Any, dict[str, Any]]:
     cfg = make_config(overrides)
-    train.check(cfg)
-    return train.build_pipeline(cfg, data.load(spark, cfg.data))
+    spec = DataSpec.resolve(cfg.data)
+    train.check(cfg, spec)
+    return train.build_pipeline(cfg, spec, data.load(spark, spec))
 
 
 @pytest.mark.parametrize(("overrides", "layers"), [

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.data import dataset as data
+from runner import data
+from runner.data import DataSpec
 from runner.data.formats import format_of
-from runner.data.labels import class_names_of
-from runner.data.schema import feature_columns, schema_of
 from runner.errors import RunnerError
 from runner.pipeline import column_rules, features
 from tests.conftest import make_config
@@ -31,17 +30,17 @@ def test_csv_schema_inferred_and_penguin_config_left_out(tmp_path: Path) -> None
     """wine.csv read with the default data=penguins config: wine's 13 numeric columns as double,
     its string label as string; none of penguins' columns or class names come along."""
     cfg = _data(write_sklearn("wine", tmp_path))
-    schema = schema_of(cfg)
+    schema = DataSpec.resolve(cfg).schema
     assert len(schema) == WINE_COLUMNS + 1
     assert set(schema.values()) == {"double", "string"}
     assert schema["label"] == "string"
     assert list(schema)[0] == "alcohol"
     assert not PENGUIN_COLUMNS & set(schema)
-    assert class_names_of(cfg) == []
+    assert list(DataSpec.resolve(cfg).class_names) == []
     # the penguin file itself keeps its listed schema and names
     lab = make_config([]).data
-    assert schema_of(lab)["Species"] == "int"
-    assert class_names_of(lab)[0] == "Adelie"
+    assert DataSpec.resolve(lab).schema["Species"] == "int"
+    assert list(DataSpec.resolve(lab).class_names)[0] == "Adelie"
 
 
 def test_parquet_folder_inferred_from_metadata_with_overrides(tmp_path: Path) -> None:
@@ -49,11 +48,11 @@ def test_parquet_folder_inferred_from_metadata_with_overrides(tmp_path: Path) ->
     integer label kept int; a listed entry overrides its type, a listed unknown column fails."""
     path = write_sklearn("iris", tmp_path, fmt="parquet", string_labels=False)
     assert format_of(str(path), None) == "parquet"
-    schema = schema_of(_data(path, "+data.schema.sepal_length_cm=float"))
+    schema = DataSpec.resolve(_data(path, "+data.schema.sepal_length_cm=float")).schema
     assert schema == {"sepal_length_cm": "float", "sepal_width_cm": "double",
                       "petal_length_cm": "double", "petal_width_cm": "double", "label": "int"}
     with pytest.raises(RunnerError, match=r"'Species', 'petal'\] not found in .*iris; it has"):
-        schema_of(_data(path, "+data.schema.petal=double", "data.written_for=null"))
+        DataSpec.resolve(_data(path, "+data.schema.petal=double", "data.written_for=null"))
 
 
 def test_format_inferred_from_name_folder_or_bytes(tmp_path: Path) -> None:
@@ -66,11 +65,12 @@ def test_format_inferred_from_name_folder_or_bytes(tmp_path: Path) -> None:
     assert format_of("/x/y.parquet", "orc") == "orc"  # given wins
     tsv = tmp_path / "t.tsv"
     tsv.write_text("a\tb\tlabel\n1\tx\t0\n")
-    assert schema_of(_data(tsv)) == {"a": "double", "b": "string", "label": "int"}  # tabs
+    tabs = DataSpec.resolve(_data(tsv)).schema
+    assert tabs == {"a": "double", "b": "string", "label": "int"}
     (parquet / "notes.csv").write_text("a\n1\n")
     assert format_of(str(parquet), None) == "parquet"  # most files; check_files names the CSV
     with pytest.raises(RunnerError, match=r"1 file\(s\) that are not parquet data: notes.csv"):
-        data.check_config(_data(parquet))
+        data.check_config(DataSpec.resolve(_data(parquet)))
     with pytest.raises(RunnerError, match="set data.format"):
         format_of("s3a://bucket/folder/", None)
 
@@ -79,7 +79,7 @@ def test_unknown_type_refused_before_spark_with_its_spark_name(tmp_path: Path) -
     cfg = _data(write_sklearn("wine", tmp_path), "+data.schema.alcohol=float64")
     with pytest.raises(RunnerError, match=r"data.schema.alcohol: unknown Spark type 'float64'; "
                                           r"did you mean 'double'\? valid: .*bigint"):
-        data.check_config(cfg)
+        data.check_config(DataSpec.resolve(cfg))
 
 
 def test_rules_resolve_against_the_schema(tmp_path: Path) -> None:
@@ -90,27 +90,29 @@ def test_rules_resolve_against_the_schema(tmp_path: Path) -> None:
                     "2,blue,1.5,square,12,b\n")
     cfg = make_config([f"data.path={path}", "data.label=label", "features=auto",
                        "+features.stages.assemble_numbers.inputCols.exclude=[id]"])
-    stages_ = dict(column_rules.resolved(cfg.features, cfg.data))
+    spec = DataSpec.resolve(cfg.data)
+    stages_ = dict(column_rules.resolved(cfg.features, spec))
     assert stages_["index_strings"]["inputCols"] == ["colour", "shape"]
     assert stages_["index_strings"]["outputCols"] == ["colour_index", "shape_index"]
     assert stages_["onehot_strings"]["inputCols"] == ["colour_index", "shape_index"]
     assert stages_["assemble_numbers"]["inputCols"] == ["size", "weight"]
     assert stages_["assembler"]["inputCols"] == ["colour_index_onehot", "shape_index_onehot",
                                                  "scaled_numeric_features"]
-    features.check(cfg.features, cfg.data)
+    features.check(cfg.features, spec)
 
     wine = make_config([f"data.path={write_sklearn('wine', tmp_path)}", "data.label=label",
                         "features=auto"])
-    names = [name for name, _ in column_rules.resolved(wine.features, wine.data)]
+    wine_spec = DataSpec.resolve(wine.data)
+    names = [name for name, _ in column_rules.resolved(wine.features, wine_spec)]
     assert names == ["assemble_numbers", "scale_numbers", "assembler"]
-    assert dict(column_rules.resolved(wine.features, wine.data))["assembler"]["inputCols"] == [
+    assert dict(column_rules.resolved(wine.features, wine_spec))["assembler"]["inputCols"] == [
         "scaled_numeric_features"]
 
     bad = make_config([f"data.path={path}", "data.label=label", "features=auto",
                        "+features.stages.assemble_numbers.inputCols.numerics=all"])
     with pytest.raises(RunnerError, match=r"assemble_numbers.inputCols: unknown column rule "
                                           r"key\(s\) \['numerics'\]"):
-        features.check(bad.features, bad.data)
+        features.check(bad.features, DataSpec.resolve(bad.data))
 
 
 def test_auto_trains_on_breast_cancer_parquet_with_missing_cells(spark, cfg_factory,
@@ -126,7 +128,7 @@ def test_auto_trains_on_breast_cancer_parquet_with_missing_cells(spark, cfg_fact
                            missing=0.05)
     cfg = cfg_factory([f"data.path={cancer}", "data.label=label", "features=auto",
                        "data.missing=impute", "tracking.log_models=none"])
-    assert len(feature_columns(cfg.data)) == 30
+    assert len(DataSpec.resolve(cfg.data).feature_columns) == 30
     result = train.run(cfg, [])
     assert result.metrics["accuracy"] > 0.8
     logged = mlflow.artifacts.load_text(f"runs:/{result.run_id}/config.yaml")
@@ -194,9 +196,11 @@ def test_a_column_no_stage_reads_is_no_model_input(spark, cfg_factory, tmp_path:
     cfg = cfg_factory([f"data.path={path}", "data.label=label", "features=auto",
                        "+features.stages.assemble_numbers.inputCols.exclude=[id]",
                        "evaluation.confusion_matrix=false"])
-    assert features.read_columns(cfg.features, cfg.data) == ["size", "weight", "colour"]
+    spec = DataSpec.resolve(cfg.data)
+    assert features.read_columns(cfg.features, spec) == ["size", "weight", "colour"]
     lab = make_config([])  # the lab's stages read all five columns: its signature is unchanged
-    assert features.read_columns(lab.features, lab.data) == feature_columns(lab.data)
+    lab_spec = DataSpec.resolve(lab.data)
+    assert features.read_columns(lab.features, lab_spec) == lab_spec.feature_columns
     result = train.run(cfg, [])
     assert result.model is not None
     logged = mlflow.MlflowClient().get_run(result.run_id).data.params
@@ -234,16 +238,16 @@ def test_a_schema_entry_the_user_gave_for_no_column_is_refused(tmp_path: Path) -
     """With the default data config and another file, the shipped penguin entries are left out
     but a typo'd entry of the user's is one line naming the nearest column (no JVM)."""
     wine = write_sklearn("wine", tmp_path)
-    assert "Species" not in schema_of(_data(wine, "+data.schema.alcohol=float"))
+    assert "Species" not in DataSpec.resolve(_data(wine, "+data.schema.alcohol=float")).schema
     with pytest.raises(RunnerError) as error:
-        schema_of(_data(wine, "+data.schema.Alcohol=double"))
+        DataSpec.resolve(_data(wine, "+data.schema.Alcohol=double"))
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith("data.schema.Alcohol: ")
     assert "has no column 'Alcohol' (nearest 'alcohol'); it has ['alcohol', 'malic_acid'" in message
     # a penguin column given another type than the shipped one is the user's too
     with pytest.raises(RunnerError, match=r"data.schema.BodyMass: .*has no column 'BodyMass'"):
-        schema_of(_data(wine, "data.schema.BodyMass=float"))
+        DataSpec.resolve(_data(wine, "data.schema.BodyMass=float"))
 
 
 def test_the_imputer_fills_only_the_columns_stages_read(spark, tmp_path: Path) -> None:
@@ -252,7 +256,8 @@ def test_the_imputer_fills_only_the_columns_stages_read(spark, tmp_path: Path) -
     cfg = make_config([f"data.path={_with_id(tmp_path / 'ids.csv')}", "data.label=label",
                        "features=auto", "data.missing=impute",
                        "+features.stages.assemble_numbers.inputCols.exclude=[id]"])
-    (name, imputer), *_ = features.build(cfg.features, cfg.data)
+    spec = DataSpec.resolve(cfg.data)
+    (name, imputer), *_ = features.build(cfg.features, spec)
     assert name == features.IMPUTER
     assert imputer.getInputCols() == ["size", "weight"]
-    assert features.read_columns(cfg.features, cfg.data) == ["size", "weight", "colour"]
+    assert features.read_columns(cfg.features, spec) == ["size", "weight", "colour"]

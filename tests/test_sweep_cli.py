@@ -15,10 +15,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from runner import data as data_mod
 from runner import spark as spark_mod
 from runner import train
 from runner.context import RunContext
-from runner.data import dataset as data_mod
 
 pytestmark = pytest.mark.slow
 
@@ -194,8 +194,9 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
     cfg = cfg_factory(["model.maxIter=7"])
     session = spark_mod.get_session(cfg.spark)
     context = RunContext()
-    dataset = data_mod.load(session, cfg.data, context)
-    pipeline, _ = train.build_pipeline(cfg, dataset, context)
+    spec = data_mod.for_task(cfg.data, context)
+    dataset = data_mod.load(session, spec, context)
+    pipeline, _ = train.build_pipeline(cfg, spec, dataset, context)
     rows = dataset.train_rows
     # fills the cache: other params
     fitting.fit(context, pipeline, dataset.train, cfg_factory(), rows)

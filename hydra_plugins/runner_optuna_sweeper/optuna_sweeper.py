@@ -21,9 +21,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from runner import sweep as runner_sweep
 from runner.compat import hydra as compat_hydra
+from runner.config import value_of
 from runner.console import out as say
 from runner.errors import RunnerError, first_line
-from runner.train import enum_value
 
 from . import lock, parallel, samplers
 from . import space as space_mod
@@ -130,7 +130,7 @@ class OptunaSweeper(Sweeper):
         """One direction per objective, each the metric's own (a loss minimized, a score
         maximized)."""
         names = runner_sweep.check_objectives(evaluation)
-        primary = enum_value(evaluation.primary)
+        primary = value_of(evaluation.primary)
         given = show_directions(self.directions)
         what = (f"{runner_sweep.OBJECTIVES_KEY}={names}" if evaluation.get("objectives") else
                 f"evaluation.primary={primary} (no {runner_sweep.OBJECTIVES_KEY})")

@@ -91,13 +91,15 @@ class ConfigCheck(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from runner.data import DataSpec
         from runner.pipeline import features, models
 
         try:  # the sweep's values aside; each trial checks its own config when it starts
             launch_paths.launch_relative(config, config.hydra)  # before the sweep's callback
             check(config)
-            features.check(config.features, config.data)
-            models.check(config.model, config.data)
+            spec = DataSpec.resolve(config.data)
+            features.check(config.features, spec)
+            models.check(config.model, spec)
         except RunnerError as exc:
             console.error(str(exc))
             sys.exit(1)

@@ -5,7 +5,7 @@
 """
 
 from runner.config.checks import check, check_serving, describe_omegaconf_error, nearest
-from runner.config.enums import BINARY_METRICS
+from runner.config.enums import BINARY_METRICS, value_of
 from runner.config.schemas import RunnerConfig, register_configs
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "describe_omegaconf_error",
     "nearest",
     "register_configs",
+    "value_of",
 ]

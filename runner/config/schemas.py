@@ -35,7 +35,7 @@ class DataConfig:
     format: str | None = None
     path: str = PENGUINS
     options: dict[str, str] = field(default_factory=lambda: {"header": "true"})
-    # column -> Spark SQL type, overriding the type inferred from the source (schema.schema_of)
+    # column -> Spark SQL type, overriding the type inferred from the source (data.DataSpec.resolve)
     schema: dict[str, str] = field(default_factory=dict)
     label: str = "Species"
     # Numeric labels 0..k-1 are class indices and these name them. Any other label (strings,

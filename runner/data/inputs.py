@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.config.types import SPARK_TYPES
 from runner.data import formats
 from runner.errors import RunnerError, first_line
+
+if TYPE_CHECKING:
+    from runner.data.spec import DataSpec
 
 _GUARD = "runner-invalid-input:"
 _GUARD_RE = re.compile(re.escape(_GUARD) + r"(\d+)")
@@ -41,15 +44,15 @@ class Prepared:
 
 
 def reading(path: str, input_format: str | None, input_options: Mapping[str, Any] | None,
-            trained: dict[str, Any]) -> tuple[str, dict[str, str]]:
+            trained: DataSpec) -> tuple[str, dict[str, str]]:
     """The format and reader options of the input at ``path`` (``predict.input``), as the
-    model's training run (``trained``: its logged data config) read its data.
+    model's training run (``trained``: the data spec it logged) read its data.
 
     The format: ``input_format``, else told by the path (``formats.format_of``), else the training
     data's. The options: the training run's ``data.options`` (CSV header, separator) when the
     formats match, updated with ``input_options``.
     """
-    trained_format = str(trained.get("format") or _format_of(str(trained.get("path") or "")))
+    trained_format = trained.format
     fmt = input_format
     if not fmt:
         try:
@@ -59,20 +62,9 @@ def reading(path: str, input_format: str | None, input_options: Mapping[str, Any
                 raise RunnerError(f"predict.input={path}: cannot tell its format from the "
                                   "path: set predict.input_format (csv, parquet, ...)") from None
             fmt = trained_format
-    options = dict(trained.get("options") or {}) if fmt == trained_format else {}
+    options = dict(trained.options) if fmt == trained_format else {}
     options.update({str(k): str(v) for k, v in (input_options or {}).items()})
     return str(fmt), options
-
-
-def _format_of(path: str) -> str:
-    """The format the training run read ``path`` as when its config left data.format null
-    (told by the path then, as now); empty when the path says nothing."""
-    if not path:
-        return ""
-    try:
-        return formats.format_of(formats.resolve_path(path), None)
-    except RunnerError:  # the training data is gone or unreadable: its format stays unknown
-        return ""
 
 
 def read(session: Any, path: str, fmt: str, options: dict[str, str]) -> Any:

@@ -13,37 +13,33 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from runner.config.enums import value_of
-from runner.data.schema import own_file, quoted, schema_of
+from runner.data.schema import quoted
 from runner.errors import RunnerError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from runner.data.spec import DataSpec
+
 _SHOWN = 3  # examples named in a message
 
 
-def class_names_of(cfg: Any) -> list[str]:
-    """``data.class_names``, or none when they were written for another file (``own_file``)."""
-    return [str(n) for n in cfg.class_names or []] if own_file(cfg) else []
-
-
-def label_index_column(cfg: Any) -> str:
+def label_index_column(spec: DataSpec) -> str:
     """The column the label's StringIndexer writes: ``<label>_index``, made unique."""
-    name = f"{cfg.label}_index"
-    while name in schema_of(cfg):
+    name = f"{spec.label}_index"
+    while name in spec.schema:
         name = "_" + name
     return name
 
 
-def label_classes(clean: DataFrame, values: list[Any], cfg: Any
+def label_classes(clean: DataFrame, values: list[Any], spec: DataSpec
                   ) -> tuple[list[int], list[str], list[Any]]:
     """Class indices, class names and (when indexed) the label values in class-index order.
 
     ``values`` are the label's distinct values, sorted. Labels 1..3 with three names that are not
     those values stay refused: which is meant is ambiguous.
     """
-    label, names = cfg.label, [str(n) for n in class_names_of(cfg)]
+    label, names = spec.label, list(spec.class_names)
     shown = values if len(values) <= 10 else [*values[:10], "..."]
     if len(values) < 2:
         raise RunnerError(f"data: label {label!r} has a single class {values}; need >= 2")
@@ -58,7 +54,7 @@ def label_classes(clean: DataFrame, values: list[Any], cfg: Any
     counts = _label_counts(clean, label)
     if names and sorted(names) != sorted(counts):
         raise RunnerError(_names_mismatch(label, values, names, list(counts)))
-    order = names or _ordered(counts, value_of(cfg.get("label_order", "frequencyDesc")))
+    order = names or _ordered(counts, spec.label_order)
     typed = {text: value for text, (value, _) in counts.items()}
     return list(range(len(order))), order, [typed[n] for n in order]
 

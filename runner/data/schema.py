@@ -15,20 +15,19 @@ from typing import Any
 
 from runner.compat import pyspark as compat_pyspark
 from runner.config.types import ALIASES
-from runner.data.formats import data_files, format_of, is_data, resolve_path
+from runner.data.formats import data_files, is_data, resolve_path
 from runner.errors import RunnerError, first_line
 
 INFER_ROWS = 100_000  # CSV/JSON rows pandas reads to infer a local file's column types
 
 
-def schema_of(cfg: Any) -> dict[str, str]:
+def schema_of(cfg: Any, inferred: dict[str, str] | None) -> dict[str, str]:
     """Column -> Spark SQL type of the data a run reads: every column of the source in its order,
-    types inferred without the JVM (CSV and JSON sampled with pandas, Parquet and ORC from
-    pyarrow's metadata), listed ``data.schema`` entries winning. A remote or Avro source is not
-    inferred: there ``data.schema`` lists the columns read. Cached per process.
+    types inferred without the JVM (``infer``: CSV and JSON sampled with pandas, Parquet and ORC
+    from pyarrow's metadata), listed ``data.schema`` entries winning. A remote or Avro source is
+    not inferred: there ``data.schema`` lists the columns read. Called by ``DataSpec.resolve``.
     """
     listed = {str(c): str(t) for c, t in (cfg.schema or {}).items()}
-    inferred = _inferred_of(cfg)
     if inferred is None:
         if not listed:
             raise RunnerError(
@@ -36,7 +35,7 @@ def schema_of(cfg: Any) -> dict[str, str]:
                 "starts; list them: data.schema={column: type, ...}"
             )
         return listed
-    if not own_file(cfg):  # the shipped entries for another file's columns are left out
+    if not own_file(cfg, inferred):  # the shipped entries for another file's columns are left out
         _check_given(cfg, listed, inferred)
         listed = {c: t for c, t in listed.items() if c in inferred}
     missing = [c for c in listed if c not in inferred]
@@ -51,7 +50,7 @@ def _check_given(cfg: Any, listed: dict[str, str], inferred: dict[str, str]) -> 
     """Refuse a ``data.schema`` entry the user gave (not one the data config shipped for its own
     file) for a column the file lacks: ``+data.schema.Alcohol=double`` for a file whose column
     is ``alcohol`` would otherwise be dropped silently and the column read as inferred."""
-    shipped = _shipped_schema(str(cfg.get("written_for") or ""))
+    shipped = _shipped_schema(str(cfg.written_for or ""))
     for column, type_ in listed.items():
         if column in inferred or shipped.get(column) == type_:
             continue
@@ -80,36 +79,30 @@ def _shipped_schema(written_for: str) -> dict[str, str]:
     return found
 
 
-def feature_columns(cfg: Any) -> list[str]:
-    """The input columns a prediction request must carry: the schema minus the label."""
-    return [c for c in schema_of(cfg) if c != cfg.label]
-
-
-def own_file(cfg: Any) -> bool:
+def own_file(cfg: Any, inferred: dict[str, str] | None) -> bool:
     """Whether the data config's ``schema`` and ``class_names`` describe ``data.path``: it is
     ``data.written_for`` (or that is null), or it has at least half the columns ``data.schema``
     lists (a copy or variant of that data: a listed column it lacks is named as missing; a few
     ``+data.schema.<column>`` entries for another data set do not make it one).
     ``runner data.path=wine.csv`` with the default penguins config must not read wine with the
     penguin columns and class names."""
-    written_for = cfg.get("written_for")
+    written_for = cfg.written_for
     if not written_for or written_for == cfg.path:
         return True
     try:
         if resolve_path(str(written_for)) == resolve_path(str(cfg.path)):
             return True
-        inferred = _inferred_of(cfg)
     except RunnerError:  # a missing or unreadable file: data.check_config names it
         return True
     listed = set(cfg.schema or {})
     return inferred is None or 2 * len(listed & set(inferred)) >= len(listed)
 
 
-def reader_options(cfg: Any) -> dict[str, str]:
-    """``data.options``, plus a tab separator for ``.tsv`` data given none."""
+def reader_options(cfg: Any, path: str) -> dict[str, str]:
+    """``data.options``, plus a tab separator for ``.tsv`` data (at resolved ``path``) given
+    none."""
     options = {str(k): str(v) for k, v in (cfg.options or {}).items()}
     if "sep" not in options and "delimiter" not in options:
-        path = resolve_path(str(cfg.path))
         local = os.path.isdir(path) and "://" not in path
         names = data_files(path, "csv")[:1] if local else [path]
         if names and is_data(names[0], (".tsv",)):
@@ -122,22 +115,10 @@ def quoted(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
 
 
-def _inferred_of(cfg: Any) -> dict[str, str] | None:
-    options = tuple(sorted(reader_options(cfg).items()))
-    found = _inferred(resolve_path(str(cfg.path)), cfg.format, options, str(cfg.label))
-    return None if found is None else dict(found)
-
-
-@functools.lru_cache(maxsize=64)
-def _inferred(path: str, given_format: str | None, options: tuple[tuple[str, str], ...],
-              label: str) -> tuple[tuple[str, str], ...] | None:
-    inferred = _infer(path, format_of(path, given_format), dict(options), label)
-    return None if inferred is None else tuple(inferred.items())
-
-
-def _infer(path: str, data_format: str, options: dict[str, str], label: str
-           ) -> dict[str, str] | None:
-    """Column -> Spark type of a local source, None where that needs Spark."""
+def infer(path: str, data_format: str, options: dict[str, str], label: str
+          ) -> dict[str, str] | None:
+    """Column -> Spark type of a local source (resolved ``path``), None where that needs Spark.
+    Read afresh on every call: ``DataSpec.resolve`` calls it once per task."""
     if "://" in path or data_format not in ("csv", "json", "parquet", "orc"):
         return None
     files_ = data_files(path, data_format)

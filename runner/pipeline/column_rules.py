@@ -1,5 +1,5 @@
 """Column rules: a feature stage's ``inputCols`` may select columns by rule rather than by name
-(``features=auto``), resolved here against ``schema.schema_of`` minus the label.
+(``features=auto``), resolved here against the data spec's schema minus the label.
 
 ``{numeric: all}``, ``{categorical: all}`` (string columns), either with ``exclude: [...]``, or
 ``{exclude: [...]}`` alone (every feature column but those), and ``{outputs_of: <stage>}`` (an
@@ -10,12 +10,11 @@ later stage reads it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
 from runner.config.types import NUMERIC
-from runner.data.schema import feature_columns, schema_of
 from runner.errors import RunnerError
 from runner.pipeline import stages
 
@@ -23,6 +22,9 @@ INPUT_KEYS = ("inputCol", "inputCols")
 OUTPUT_KEYS = ("outputCol", "outputCols")
 RULE_KEYS = ("numeric", "categorical", "exclude", "outputs_of")
 _NUMERIC = {*NUMERIC, "short", "real"}
+
+if TYPE_CHECKING:
+    from runner.data import DataSpec
 
 
 def columns_of(spec: Any, keys: tuple[str, ...]) -> list[str]:
@@ -35,19 +37,19 @@ def columns_of(spec: Any, keys: tuple[str, ...]) -> list[str]:
     return found
 
 
-def numeric_columns(data: Any) -> list[str]:
+def numeric_columns(data: DataSpec) -> list[str]:
     """Feature columns whose type is numeric: the ones the Imputer fills."""
-    types = {c: t.strip().lower() for c, t in schema_of(data).items() if c != data.label}
+    types = {c: t.strip().lower() for c, t in data.schema.items() if c != data.label}
     return [c for c, t in types.items() if t in _NUMERIC or t.startswith("decimal")]
 
 
-def categorical_columns(data: Any) -> list[str]:
+def categorical_columns(data: DataSpec) -> list[str]:
     """Feature columns read as text: the ones ``{categorical: all}`` selects."""
-    types = {c: t.strip().lower() for c, t in schema_of(data).items() if c != data.label}
+    types = {c: t.strip().lower() for c, t in data.schema.items() if c != data.label}
     return [c for c, t in types.items() if t == "string" or t.startswith(("char", "varchar"))]
 
 
-def resolved(cfg: Any, data: Any) -> list[tuple[str, Any]]:
+def resolved(cfg: Any, data: DataSpec) -> list[tuple[str, Any]]:
     """The stages in order as (name, spec), column rules replaced by names; stages whose rules
     select nothing (no string columns for a one-hot encoder) left out."""
     found: list[tuple[str, Any]] = []
@@ -67,7 +69,7 @@ def resolved(cfg: Any, data: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def _resolve(spec: dict[str, Any], data: Any, outputs: dict[str, list[str]], skipped: set[str],
+def _resolve(spec: dict[str, Any], data: DataSpec, outputs: dict[str, list[str]], skipped: set[str],
              where: str) -> tuple[dict[str, Any], bool]:
     """The spec with its rules resolved, and whether the stage still has columns to read."""
     single = spec.get("inputCol")
@@ -99,7 +101,7 @@ def _resolve(spec: dict[str, Any], data: Any, outputs: dict[str, list[str]], ski
     return spec, bool(spec["inputCols"]) or not ruled
 
 
-def _select(rule: dict[str, Any], data: Any, outputs: dict[str, list[str]], where: str
+def _select(rule: dict[str, Any], data: DataSpec, outputs: dict[str, list[str]], where: str
             ) -> list[str]:
     """The columns a rule selects, in schema (or stage output) order."""
     unknown = sorted(set(rule) - set(RULE_KEYS))
@@ -117,13 +119,13 @@ def _select(rule: dict[str, Any], data: Any, outputs: dict[str, list[str]], wher
             if kind in rule and rule[kind] != "all":
                 raise RunnerError(f"{where}.{kind}={rule[kind]!r}: the only value is 'all'")
         picked = {c for kind, of in kinds.items() if kind in rule for c in of(data)}
-        chosen = [c for c in feature_columns(data) if not picked or c in picked]
+        chosen = [c for c in data.feature_columns if not picked or c in picked]
         if not picked and any(k in rule for k in kinds):
             chosen = []
     exclude = [rule["exclude"]] if isinstance(rule.get("exclude"), str) else list(
         rule.get("exclude") or [])
-    unknown = [c for c in exclude if c not in feature_columns(data) and c not in chosen]
+    unknown = [c for c in exclude if c not in data.feature_columns and c not in chosen]
     if unknown:
         raise RunnerError(f"{where}.exclude: {unknown} are not feature columns; they are "
-                          f"{feature_columns(data)}")
+                          f"{data.feature_columns}")
     return [c for c in chosen if c not in exclude]

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runner.config.enums import value_of
 from runner.context import RunContext, config_key
-from runner.data.schema import feature_columns
 from runner.errors import RunnerError
 from runner.pipeline import stages
 from runner.pipeline.column_rules import (
@@ -29,17 +27,14 @@ from runner.pipeline.column_rules import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from runner.data import DataSpec
+
 IMPUTER = "impute_missing"
 
 
-def imputes(data: Any) -> bool:
-    """Whether missing feature values are filled (data.missing=impute) rather than dropped."""
-    return value_of(data.missing) == "impute"
-
-
-def check(cfg: Any, data: Any) -> None:
+def check(cfg: Any, data: DataSpec) -> None:
     """Check every stage's class, params and column wiring (no JVM needed)."""
-    available = set(feature_columns(data))
+    available = set(data.feature_columns)
     produced: set[str] = set()
     for name, spec in resolved(cfg, data):
         where = f"features.stages.{name}"
@@ -63,7 +58,7 @@ def check(cfg: Any, data: Any) -> None:
         )
 
 
-def read_columns(cfg: Any, data: Any) -> list[str]:
+def read_columns(cfg: Any, data: DataSpec) -> list[str]:
     """The data columns the feature stages read, in the data's order: the model's inputs.
 
     A column is read when a stage names it in ``inputCol``/``inputCols`` and no earlier stage
@@ -71,7 +66,7 @@ def read_columns(cfg: Any, data: Any) -> list[str]:
     need not send it. Every feature column when a stage reads columns its config cannot name
     (RFormula, SQLTransformer: no ``inputCol`` params).
     """
-    raw = feature_columns(data)
+    raw = data.feature_columns
     produced: set[str] = set()
     read: set[str] = set()
     for name, spec in resolved(cfg, data):
@@ -95,7 +90,7 @@ def _check_input(column: str, available: set[str], label: str, where: str) -> No
         )
 
 
-def build(cfg: Any, data: Any, context: RunContext | None = None) -> list[tuple[str, Any]]:
+def build(cfg: Any, data: DataSpec, context: RunContext | None = None) -> list[tuple[str, Any]]:
     """The stages as (config name, stage) pairs; an Imputer first if data.missing=impute.
 
     Built once per ``context`` for the same configs: the trials of a sweep share them
@@ -104,25 +99,25 @@ def build(cfg: Any, data: Any, context: RunContext | None = None) -> list[tuple[
     """
     if context is None:
         return _build(cfg, data)
-    key = config_key(cfg, data)
+    key = config_key(cfg, data.key)
     with context.built_lock:
         if key not in context.built:
             context.built[key] = _build(cfg, data)
         return list(context.built[key])
 
 
-def _build(cfg: Any, data: Any) -> list[tuple[str, Any]]:
+def _build(cfg: Any, data: DataSpec) -> list[tuple[str, Any]]:
     named = []
     filled = [c for c in numeric_columns(data) if c in read_columns(cfg, data)]
-    if imputes(data) and filled:
+    if data.imputes and filled:
         named.append((IMPUTER, _imputer(data, filled)))
     for name, spec in resolved(cfg, data):
-        extra = _keep_nulls(spec, data) if imputes(data) else {}
+        extra = _keep_nulls(spec, data) if data.imputes else {}
         named.append((name, stages.build(spec, f"features.stages.{name}", **extra)))
     return named
 
 
-def _imputer(data: Any, columns: list[str]) -> Any:
+def _imputer(data: DataSpec, columns: list[str]) -> Any:
     """Fill the numeric columns the stages read in place, so they read them unchanged (a column
     no stage reads is left alone: it is no model input)."""
     spec = {"_target_": "pyspark.ml.feature.Imputer", "inputCols": columns, "outputCols": columns,
@@ -130,11 +125,11 @@ def _imputer(data: Any, columns: list[str]) -> Any:
     return stages.build(spec, f"features.{IMPUTER} (data.missing=impute)")
 
 
-def _keep_nulls(spec: Any, data: Any) -> dict[str, Any]:
+def _keep_nulls(spec: Any, data: DataSpec) -> dict[str, Any]:
     """A StringIndexer on raw data columns puts nulls in an extra bucket unless told otherwise."""
     if not str(spec["_target_"]).endswith(".StringIndexer") or "handleInvalid" in spec:
         return {}
-    raw = set(feature_columns(data))
+    raw = set(data.feature_columns)
     return {"handleInvalid": "keep"} if set(columns_of(spec, INPUT_KEYS)) & raw else {}
 
 

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, cast
 from omegaconf import DictConfig
 
 from runner.context import Featurized, RunContext, config_key
-from runner.data.schema import schema_of
 
 if TYPE_CHECKING:
     from pyspark.ml import Estimator, Pipeline, PipelineModel
     from pyspark.sql import DataFrame
+
+    from runner.data import DataSpec
 
 
 def fit(context: RunContext, pipeline: Pipeline, train: DataFrame, cfg: DictConfig,
@@ -58,12 +59,12 @@ def featurized(context: RunContext, splits: dict[str, DataFrame], cfg: DictConfi
         return {name: cached.splits[name] for name in splits}
 
 
-def collected(context: RunContext, splits: dict[str, DataFrame], cfg: DictConfig
+def collected(context: RunContext, splits: dict[str, DataFrame], spec: DataSpec
               ) -> dict[str, dict[str, list[Any]]]:
-    """Each split's ``data.schema`` columns as lists, collected to the driver once per
-    ``context`` for this ``cfg.data``. For small splits only: the caller checks their size."""
-    key = config_key(cfg.data)
-    columns = list(schema_of(cfg.data))
+    """Each split's schema columns as lists, collected to the driver once per ``context`` for
+    this data ``spec``. For small splits only: the caller checks their size."""
+    key = spec.key
+    columns = list(spec.schema)
     with context.lock:
         cached = context.collected.setdefault(key, {})
         for name, frame in splits.items():

@@ -8,11 +8,13 @@ MultilayerPerceptron with ``layers: null`` gets ``[n_features, *hidden_layers, n
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.data.labels import class_names_of
 from runner.errors import RunnerError
 from runner.pipeline import stages
+
+if TYPE_CHECKING:
+    from runner.data import DataSpec
 
 # keys of a model config that runner reads itself; everything else is a Spark parameter
 MODEL_KEYS = frozenset({"binary_only", "hidden_layers", "ovr_parallelism"})
@@ -24,7 +26,7 @@ def _spark_spec(cfg: Any) -> dict[str, Any]:
     return {k: v for k, v in stages.plain(cfg).items() if k not in MODEL_KEYS}
 
 
-def check(cfg: Any, data: Any) -> None:
+def check(cfg: Any, data: DataSpec) -> None:
     """Check that the model is a classifier, its parameter names and types, and an MLP's
     ``layers`` against ``data.class_names`` (no JVM needed)."""
     from pyspark.ml.classification import Classifier
@@ -39,11 +41,11 @@ def check(cfg: Any, data: Any) -> None:
     _check_output_layer(cfg, data)
 
 
-def _check_output_layer(cfg: Any, data: Any) -> None:
+def _check_output_layer(cfg: Any, data: DataSpec) -> None:
     """An MLP's fixed ``layers`` must end in the class count when data.class_names tells it (the
     data may not be read yet: ``_mlp_layers`` checks both ends again at build time)."""
     layers = cfg.get("layers") if str(cfg.get("_target_", "")) == MLP else None
-    names = class_names_of(data)
+    names = data.class_names
     if layers is not None and names and layers[-1] != len(names):
         raise RunnerError(f"model.layers={list(layers)}: the last layer must be the number of "
                           f"classes, {len(names)} (data.class_names)")

@@ -109,7 +109,10 @@ def load_app(cfg: Any) -> tuple[App, tracking.ResolvedModel]:
     names = choice.scorer.class_names
     if not names and from_store:  # the Spark fallback: labels from the run's logged config
         tracking.use_store(cfg.tracking.uri)
-        names = tracking.run_class_names(model.run_id)
+        from runner.data import DataSpec  # only here: serving a compiled model reads no data
+
+        logged = tracking.run_config(model.run_id).get("data") or {}
+        names = list(DataSpec.logged(logged).class_names)
     info = ModelInfo(
         uri=model.uri, inputs=tuple(inputs), class_names=tuple(names), name=model.name,
         version=model.version, run_id=model.run_id, scorer=choice.scorer.kind,

@@ -10,9 +10,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking, train
+from runner.config import value_of
 from runner.console import out
 from runner.context import RunContext
 from runner.data import dataset as data_mod
+from runner.data.spec import DataSpec, for_task
 from runner.sweep.objectives import Goals
 from runner.sweep.runs import trial_number
 
@@ -85,7 +87,7 @@ def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunCon
     kept = kept if kept is not None and kept.run_id == chosen.run_id else None
     cfg: Any = (kept.cfg if kept else None) or OmegaConf.create(
         tracking.fetch_run(chosen.run_id).config_yaml)
-    policy = train.enum_value(cfg.tracking.log_models)
+    policy = value_of(cfg.tracking.log_models)
     name = cfg.tracking.registered_model_name
     if policy == "none":
         return
@@ -93,27 +95,29 @@ def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunCon
     if version is None and (name or policy == "best"):  # not done by an earlier run
         logged = tracking.LoggedModel("", name, None, chosen.run_id)  # "all": trials logged
         if policy == "best":
-            dataset = _dataset(cfg, context)
-            fitted = (kept.fitted if kept else None) or refit(cfg, context, dataset)
-            example = train.input_example(cfg, dataset)  # as a single run's model has
+            spec, dataset = _dataset(cfg, context)
+            fitted = (kept.fitted if kept else None) or refit(cfg, context, spec, dataset)
+            example = train.input_example(cfg, spec, dataset)  # as a single run's model has
             with tracking.reopened(chosen.run_id):
-                logged = train.log_fitted_model(cfg, fitted, example) or logged
+                logged = train.log_fitted_model(cfg, spec, fitted, example) or logged
         version = tracking.register(logged).version  # the run is FINISHED again by now
     if name and version:
         alias = train.promote(cfg, name, version, chosen.metrics[primary])
         out(f"[sweep] best trial's model: {name} version {version} @{alias}")
 
 
-def _dataset(cfg: DictConfig, context: RunContext) -> data_mod.Dataset:
-    """The trial's prepared data (from the sweep's context: the trials' own, when they ran
-    here)."""
-    return data_mod.load(spark.get_session(cfg.spark), cfg.data, context,
-                         list(train.model_inputs(cfg)))
+def _dataset(cfg: DictConfig, context: RunContext) -> tuple[DataSpec, data_mod.Dataset]:
+    """The trial's data spec (class names filled in, as its run had them) and prepared data
+    (from the sweep's context: the trials' own, when they ran here)."""
+    spec = for_task(cfg.data, context)
+    dataset = data_mod.load(spark.get_session(cfg.spark), spec, context,
+                            list(train.model_inputs(cfg, spec)))
+    return train.with_class_names(spec, dataset), dataset
 
 
-def refit(cfg: DictConfig, context: RunContext, dataset: data_mod.Dataset | None = None) -> Any:
+def refit(cfg: DictConfig, context: RunContext, spec: DataSpec, dataset: data_mod.Dataset
+          ) -> Any:
     """Fit a trial's pipeline again from its logged config (its model was in a process that
     ended before the sweep did). Same data, seed and params give the same model."""
-    dataset = dataset if dataset is not None else _dataset(cfg, context)
-    pipeline, _ = train.build_pipeline(cfg, dataset, context)
+    pipeline, _ = train.build_pipeline(cfg, spec, dataset, context)
     return pipeline.fit(dataset.train)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from runner.config import BINARY_METRICS
+from runner.config import BINARY_METRICS, value_of
 from runner.errors import RunnerError
-from runner.train import LOWER_IS_BETTER, TRAIN_SECONDS, enum_value
+from runner.train import LOWER_IS_BETTER, TRAIN_SECONDS
 
 OBJECTIVES_KEY = "evaluation.objectives"
 
@@ -16,7 +16,7 @@ OBJECTIVES_KEY = "evaluation.objectives"
 def objectives(evaluation: DictConfig) -> list[str]:
     """What a trial returns, in order: ``evaluation.objectives``, or just the primary metric."""
     names = evaluation.get("objectives")
-    return [str(n) for n in names] if names else [enum_value(evaluation.primary)]
+    return [str(n) for n in names] if names else [value_of(evaluation.primary)]
 
 
 def check_objectives(evaluation: DictConfig) -> list[str]:
@@ -25,8 +25,8 @@ def check_objectives(evaluation: DictConfig) -> list[str]:
     once it is read), ``train_<metric>`` (with evaluation.train_metrics) or ``train_seconds``;
     one line naming the key otherwise."""
     names = objectives(evaluation)
-    metrics = [enum_value(m) for m in evaluation.metrics]
-    metrics += [m for m in [enum_value(evaluation.primary)] if m not in metrics]
+    metrics = [value_of(m) for m in evaluation.metrics]
+    metrics += [m for m in [value_of(evaluation.primary)] if m not in metrics]
     if evaluation.get("binary_metrics", True):
         metrics += [m for m in BINARY_METRICS if m not in metrics]
     known = [*metrics, *([f"train_{m}" for m in metrics] if evaluation.train_metrics else []),
@@ -57,7 +57,7 @@ class Goals:
     @classmethod
     def of(cls, evaluation: DictConfig, kind: str) -> Goals:
         """Only Optuna sweeps optimize several objectives; a grid ranks by the primary."""
-        primary = enum_value(evaluation.primary)
+        primary = value_of(evaluation.primary)
         names = tuple(objectives(evaluation))
         return cls(primary, primary not in LOWER_IS_BETTER, names,
                    kind == "optuna" and len(names) > 1)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking, train
 from runner.compat import hydra as compat_hydra
+from runner.config import value_of
 from runner.console import out
 from runner.context import RunContext
 from runner.errors import first_line
@@ -175,7 +176,7 @@ class Sweep:
         with self._lock:
             self.run_ids[number] = result.run_id
             if best_mod.beats(self.goals, self.best, result.value, values):
-                keep = train.enum_value(cfg.tracking.log_models) == "best"
+                keep = value_of(cfg.tracking.log_models) == "best"
                 self.best = best_mod.Best(result.value, result.run_id, number,
                                           cfg if keep else None, done.fitted if keep else None,
                                           values)

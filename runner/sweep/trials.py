@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking, train
 from runner.compat import pyspark as compat_pyspark
+from runner.config import value_of
 from runner.console import Progress
 from runner.context import RunContext
 from runner.errors import RunnerError
@@ -81,7 +82,7 @@ def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
         OmegaConf.update(cfg, "tracking.run_name", f"trial-{number:03d}")
     swept = {k: v for k, v in split_overrides(overrides).items() if k in swept_keys}
     tags = {TRIAL_TAG: str(number), PARAMS_TAG: json.dumps(swept)}
-    with_model = train.enum_value(cfg.tracking.log_models) == "all"
+    with_model = value_of(cfg.tracking.log_models) == "all"
     quiet = Progress(enabled=False)  # the sweep prints a line per trial instead
     with jobs.running(cfg, f"{kind} sweep trial {number}: {json.dumps(swept)}", number):
         prepared = train.prepare(cfg, context, quiet)

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from runner import tracking
 from runner.context import RunContext
 from runner.data import dataset as data_mod
-from runner.data import labels
+from runner.data.spec import DataSpec
 from runner.pipeline import evaluate, fitting
 from runner.pipeline.assemble import (
     TRAIN_SECONDS,
@@ -24,27 +24,28 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def score(context: RunContext, cfg: DictConfig, fitted: Any, dataset: data_mod.Dataset
+def score(context: RunContext, cfg: DictConfig, spec: DataSpec, fitted: Any,
+          dataset: data_mod.Dataset
           ) -> tuple[dict[str, tuple[dict[str, float], Any]], Figure | None]:
     """Metrics per split and the test confusion figure; touches Spark, never MLflow."""
     names = metric_names(cfg, dataset, fitted.stages[-1])
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
-    results = _evaluate_on_driver(context, cfg, fitted, dataset, splits, names)
+    results = _evaluate_on_driver(context, cfg, spec, fitted, dataset, splits, names)
     if results is None:
         # the fitted feature stages' output is cached per split: only the classifier runs here
         featurized = fitting.featurized(context, splits, cfg)
         results = evaluate.evaluate_splits(fitted.stages[-1], featurized,
-                                           label_column(cfg, dataset), names,
-                                           positive_index(cfg, dataset))
+                                           label_column(spec, dataset), names,
+                                           positive_index(spec, dataset))
     fig = None
     if cfg.evaluation.confusion_matrix:
-        fig = evaluate.confusion_figure(results["test"][1], labels.class_names_of(cfg.data),
+        fig = evaluate.confusion_figure(results["test"][1], list(spec.class_names),
                                         "test split")
     return results, fig
 
 
-def _evaluate_on_driver(context: RunContext, cfg: DictConfig, fitted: Any,
+def _evaluate_on_driver(context: RunContext, cfg: DictConfig, spec: DataSpec, fitted: Any,
                         dataset: data_mod.Dataset, splits: dict[str, Any], names: list[str]
                         ) -> dict[str, tuple[dict[str, float], Any]] | None:
     """Small splits scored by the model's compiled scorer on the driver: the same counts as
@@ -57,10 +58,10 @@ def _evaluate_on_driver(context: RunContext, cfg: DictConfig, fitted: Any,
     if sum(sizes[name] for name in splits) > cfg.evaluation.local_max_rows:
         return None
     try:
-        scorer = compile_pipeline(fitted, model_inputs(cfg))
-        columns = fitting.collected(context, splits, cfg)
-        return evaluate.evaluate_columns(scorer, columns, cfg.data.label, names,
-                                         positive_index(cfg, dataset), dataset.label_values)
+        scorer = compile_pipeline(fitted, model_inputs(cfg, spec))
+        columns = fitting.collected(context, splits, spec)
+        return evaluate.evaluate_columns(scorer, columns, spec.label, names,
+                                         positive_index(spec, dataset), dataset.label_values)
     except (UnsupportedStage, ScoringError):
         return None
 

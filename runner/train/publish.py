@@ -8,9 +8,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 from runner import tracking
+from runner.config.enums import value_of
 from runner.data import dataset as data_mod
-from runner.data import labels
-from runner.pipeline.assemble import LOWER_IS_BETTER, enum_value, model_inputs
+from runner.data.spec import DataSpec
+from runner.pipeline.assemble import LOWER_IS_BETTER, model_inputs
 
 
 def register(cfg: DictConfig, logged: tracking.LoggedModel, metrics: dict[str, float]
@@ -19,35 +20,35 @@ def register(cfg: DictConfig, logged: tracking.LoggedModel, metrics: dict[str, f
     logged = tracking.register(logged)
     if logged.version:
         promote(cfg, logged.registered_name or "", logged.version,
-                metrics[enum_value(cfg.evaluation.primary)])
+                metrics[value_of(cfg.evaluation.primary)])
     return logged
 
 
-def log_fitted_model(cfg: DictConfig, fitted: Any, example: Any = None
+def log_fitted_model(cfg: DictConfig, spec: DataSpec, fitted: Any, example: Any = None
                      ) -> tracking.LoggedModel | None:
     """Log the fitted pipeline into the active run, unless log_models is none; the caller
     registers it (``tracking.register``) once the run has ended FINISHED.
 
     ``example``: input rows saved as the model's input example (``input_example``)."""
-    if enum_value(cfg.tracking.log_models) == "none":
+    if value_of(cfg.tracking.log_models) == "none":
         return None
-    inputs = model_inputs(cfg)
-    signature = tracking.signature(inputs, cfg.data.label)
+    inputs = model_inputs(cfg, spec)
+    signature = tracking.signature(inputs, spec.label)
     return tracking.log_model(fitted, signature, cfg.tracking.registered_model_name,
-                              inputs, labels.class_names_of(cfg.data), example)
+                              inputs, list(spec.class_names), example)
 
 
-def input_example(cfg: DictConfig, dataset: data_mod.Dataset) -> Any:
+def input_example(cfg: DictConfig, spec: DataSpec, dataset: data_mod.Dataset) -> Any:
     """The first training row's inputs as pandas: one small job on the cached split, where
     MLflow's own handling of an example would score it through a second Spark session."""
-    if enum_value(cfg.tracking.log_models) == "none":
+    if value_of(cfg.tracking.log_models) == "none":
         return None
-    return dataset.train.select(*[f"`{c}`" for c in model_inputs(cfg)]).limit(1).toPandas()
+    return dataset.train.select(*[f"`{c}`" for c in model_inputs(cfg, spec)]).limit(1).toPandas()
 
 
 def promote(cfg: DictConfig, name: str, version: str, value: float) -> str:
     """Alias a registered version ``champion`` if its primary metric beats the current
     champion's by more than ``tracking.champion_margin``, else ``challenger``."""
-    primary = enum_value(cfg.evaluation.primary)
+    primary = value_of(cfg.evaluation.primary)
     margin = float(cfg.tracking.get("champion_margin", 0.0))
     return tracking.promote(name, version, primary, value, margin, primary not in LOWER_IS_BETTER)

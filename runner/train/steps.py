@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from runner import spark, tracking
+from runner.config.enums import value_of
 from runner.console import Progress
 from runner.context import RunContext
 from runner.data import dataset as data_mod
-from runner.data import formats, schema
+from runner.data.spec import DataSpec, for_task
 from runner.pipeline import fitting, models
 from runner.pipeline.assemble import (
     build_pipeline,
     check,
-    enum_value,
     metric_names,
     model_inputs,
     positive_index,
@@ -57,10 +57,12 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A run ready to fit: its config (class names filled in), data and unfitted pipeline, and
-    what its MLflow run logs before the fit (tags, params, the settled config as YAML)."""
+    """A run ready to fit: its config, data spec (class names filled in), data and unfitted
+    pipeline, and what its MLflow run logs before the fit (tags, params, the settled config as
+    YAML)."""
 
     cfg: DictConfig
+    spec: DataSpec
     session: SparkSession
     dataset: data_mod.Dataset
     pipeline: Any  # a pyspark.ml Pipeline
@@ -116,34 +118,35 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
 def result(run_id: str, prepared: Prepared, fitted: Fitted, evaluated: Evaluated,
            model: tracking.LoggedModel | None = None) -> TrainResult:
     """The steps' outcome as a ``TrainResult``."""
-    return TrainResult(run_id, evaluated.metrics, enum_value(prepared.cfg.evaluation.primary),
+    return TrainResult(run_id, evaluated.metrics, value_of(prepared.cfg.evaluation.primary),
                        prepared.tracking_uri, model, evaluated.train_metrics, fitted.seconds)
 
 
 def prepare(cfg: DictConfig, context: RunContext, progress: Progress) -> Prepared:
-    """Every check, the Spark session, the data (from ``context`` when a trial read it) and the
-    pipeline: all that can fail before an MLflow run exists."""
-    check(cfg)
+    """Every check, the Spark session, the data (its spec and splits from ``context`` when a
+    trial read them) and the pipeline: all that can fail before an MLflow run exists."""
+    spec = for_task(cfg.data, context)
+    check(cfg, spec)
     tracking.check_store(cfg.tracking.uri)  # seconds, before the JVM: not minutes of retries
     loading = prefetch(cfg, context)  # the JVM starts and reads the data while MLflow sets up
     uri = tracking.configure(cfg.tracking)
     session, dataset = loading.result()
     progress.step(f"Spark session, MLflow store and data ready: {dataset.train_rows} train, "
                   f"{dataset.test_rows} test rows")
-    cfg = with_class_names(cfg, dataset)
-    pipeline, params = build_pipeline(cfg, dataset, context)
+    spec = with_class_names(spec, dataset)
+    pipeline, params = build_pipeline(cfg, spec, dataset, context)
     # a metric the data or the model cannot give, or a positive class the label lacks: now,
     # not after the fit
     metric_names(cfg, dataset, pipeline.getStages()[-1])
-    positive_index(cfg, dataset)
+    positive_index(spec, dataset)
     tags = {**tracking.standard_tags(spark.master_of(session)),
             **models.tags(cfg.model, models.class_count(dataset.classes)),
             **dict(cfg.tracking.tags)}
     # Before the Spark thread reads cfg: OmegaConf's deepcopy (settled) unhooks each node of
     # the source from its parent while copying it, so a concurrent read of '${seed}' failed
     # ('Cannot resolve interpolation for a node without a parent').
-    config_yaml = OmegaConf.to_yaml(data_mod.settled(cfg), resolve=True)
-    return Prepared(cfg, session, dataset, pipeline, params, config_yaml, tags, uri)
+    config_yaml = OmegaConf.to_yaml(data_mod.settled(cfg, spec), resolve=True)
+    return Prepared(cfg, spec, session, dataset, pipeline, params, config_yaml, tags, uri)
 
 
 def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress: Progress
@@ -153,7 +156,7 @@ def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress:
     p = prepared
     fitting_ = context.pool.submit(spark.in_thread(p.session, _timed_fit), context, p.pipeline,
                                    p.dataset.train, p.cfg, p.dataset.train_rows)
-    _log_inputs(p.cfg, p.config_yaml, overrides, p.params, p.dataset)
+    _log_inputs(p.cfg, p.spec, p.config_yaml, overrides, p.params, p.dataset)
     fitted = fitting_.result()
     progress.step("pipeline fitted")
     return fitted
@@ -163,13 +166,13 @@ def evaluate_and_log(prepared: Prepared, context: RunContext, fitted: Fitted,
                      progress: Progress, with_model: bool) -> Evaluated:
     """Score the splits in a Spark thread while this one logs the model (``with_model``, as
     tracking.log_models allows); then the metrics and the confusion figure. Inside the run."""
-    cfg, dataset = prepared.cfg, prepared.dataset
+    cfg, spec, dataset = prepared.cfg, prepared.spec, prepared.dataset
     scoring = context.pool.submit(spark.in_thread(prepared.session, evaluation.score), context,
-                                  cfg, fitted.model, dataset)
+                                  cfg, spec, fitted.model, dataset)
     logged = None
     if with_model:
-        example = publish.input_example(cfg, dataset)
-        logged = publish.log_fitted_model(cfg, fitted.model, example)
+        example = publish.input_example(cfg, spec, dataset)
+        logged = publish.log_fitted_model(cfg, spec, fitted.model, example)
     metrics, train_metrics = evaluation.log_evaluation(cfg, *scoring.result(), fitted.seconds)
     progress.step("evaluated" + (" and model logged" if logged else ""))
     return Evaluated(metrics, train_metrics, logged)
@@ -177,18 +180,20 @@ def evaluate_and_log(prepared: Prepared, context: RunContext, fitted: Fitted,
 
 def prefetch(cfg: DictConfig, context: RunContext
              ) -> Future[tuple[SparkSession, data_mod.Dataset]]:
-    """Start the session and prepare the data in a Spark thread; ``.result()`` waits for both.
+    """Start the session and prepare the data (its spec from ``context``, resolved here on the
+    task's first ask) in a Spark thread; ``.result()`` waits for both.
 
     Callers set up MLflow meanwhile: importing it and creating a new store's tables take seconds,
     as long as a cold JVM takes to read and split the data. A Spark Connect session is per
     thread, so there the data is prepared in the caller's thread, before it returns. A small
     input gets the quick JIT (``spark.quick_jit_below_mb``).
     """
-    session_future = spark.start_async(cfg.spark, formats.resolve_path(cfg.data.path))
+    spec = for_task(cfg.data, context)
+    session_future = spark.start_async(cfg.spark, spec.path)
 
     def load() -> tuple[SparkSession, data_mod.Dataset]:
         session = session_future.result()
-        return session, data_mod.load(session, cfg.data, context, list(model_inputs(cfg)))
+        return session, data_mod.load(session, spec, context, list(model_inputs(cfg, spec)))
 
     if not cfg.spark.remote:
         return context.pool.submit(load)
@@ -207,10 +212,10 @@ def _timed_fit(*args: Any) -> Fitted:
     return Fitted(model, time.perf_counter() - started)
 
 
-def _log_inputs(cfg: DictConfig, config_yaml: str, overrides: list[str],
+def _log_inputs(cfg: DictConfig, spec: DataSpec, config_yaml: str, overrides: list[str],
                 params: dict[str, Any], dataset: data_mod.Dataset) -> None:
     tracking.log_config(config_yaml, overrides)
     tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
                          "data.split.seed": cfg.data.split.seed})
     if cfg.tracking.log_datasets:
-        tracking.log_dataset(dataset, cfg.data.name, schema.schema_of(cfg.data))
+        tracking.log_dataset(dataset, spec.name, dict(spec.schema))

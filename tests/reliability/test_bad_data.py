@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from runner import train
-from runner.data import dataset as data
-from runner.data import schema
+from runner import data, train
+from runner.data import DataSpec, schema
 from runner.errors import RunnerError
 from tests.conftest import TEST_SPARK_OVERRIDES
 
@@ -258,7 +257,7 @@ def test_bad_data_is_refused_before_training(
 def test_nan_features_are_imputed_with_missing_impute(spark, tmp_path: Path, cfg_factory) -> None:
     write_files(tmp_path, {"d.csv": csv(row(CulmenLength="NaN"), row(BodyMass="nan"))})
     cfg = cfg_factory([f"data.path={tmp_path / 'd.csv'}", "data.missing=impute"])
-    dataset = data.load(spark, cfg.data)
+    dataset = data.load(spark, DataSpec.resolve(cfg.data))
     assert dataset.rows == len(GOOD) + 2
 
 
@@ -273,7 +272,7 @@ def test_special_column_names_train(spark, tmp_path: Path, cfg_factory) -> None:
     cfg.features.stages.numeric_assembler.inputCols = dotted[1:5]
     result = train.run(cfg, [])
     assert result.metrics["accuracy"] >= 0.0
-    assert data.load(spark, cfg.data).rows == len(GOOD) * 5
+    assert data.load(spark, DataSpec.resolve(cfg.data)).rows == len(GOOD) * 5
 
 
 def test_every_accepted_type_name_is_one_spark_casts_to(spark) -> None:
