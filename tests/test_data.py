@@ -84,3 +84,30 @@ def test_split_leaving_test_empty(spark, tmp_path: Path) -> None:
     path = _csv(tmp_path, "Biscoe,1,2,3,4,0\nDream,1,2,3,4,1\nDream,1,2,3,4,2\n")  # 3 names
     with pytest.raises(RunnerError, match="leaves test empty"):
         data.load(spark, _cfg(path, "data.split.train=0.999", "data.split.test=0.001"))
+
+
+def test_each_task_reads_the_file_as_it_is_now(tmp_path: Path) -> None:
+    """The spec is resolved once per task, never from a process cache: a task's trials share
+    it, a file rewritten between two tasks of one process is read afresh by the second, and
+    the logged config is written from the spec."""
+    from runner.context import RunContext
+    from runner.data import for_task, settled
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n1,x,0\n2,y,1\n")
+    cfg = make_config([f"data.path={path}", "data.label=label"])
+    first = RunContext()
+    spec = for_task(cfg.data, first)
+    assert spec is for_task(cfg.data, first)  # the trials of one task share it
+    assert dict(spec.schema) == {"a": "double", "b": "string", "label": "int"}
+    assert spec.feature_columns == ["a", "b"]
+    assert spec.path == str(path)
+    assert spec.format == "csv"
+    assert spec.class_names == ()
+    path.write_text("a,b,c,label\n1,x,1.5,0\n2,y,2.5,1\n")
+    again = for_task(cfg.data, RunContext())
+    assert again.feature_columns == ["a", "b", "c"]
+    logged = settled(cfg, again).data
+    assert dict(logged.schema) == dict(again.schema)
+    assert logged.format == "csv"
+    assert DataSpec.logged(dict(logged)).schema == again.schema
