@@ -1,13 +1,14 @@
 """The data a task reads: resolved once into a ``DataSpec`` (``spec``: where it is and its
-format, via ``formats``; its columns and their types, via ``schema``), its classes (``labels``),
-the typed, checked and split training data (``dataset``) and the inputs of batch scoring
-(``inputs``).
+format, via ``formats``; its columns and their types, via ``schema``), checked before the JVM
+starts (``checks``), its classes (``labels``), the typed, checked and split training data
+(``dataset``) and the inputs of batch scoring (``inputs``).
 
 Everything that reads or checks user data lives here; the ML pipeline (``runner.pipeline``)
 takes what this package returns.
 """
 
-from runner.data.dataset import Dataset, check_config, load, settled
+from runner.data.checks import check_config
+from runner.data.dataset import Dataset, load, settled
 from runner.data.labels import label_index_column
 from runner.data.schema import quoted
 from runner.data.spec import DataSpec, Split, for_task, typed

@@ -1,7 +1,7 @@
 """Read, type, check and split the data set described by the ``data`` config.
 
-Every check that can fail on user data happens here and raises RunnerError with one line naming
-the column or setting: ``check_config`` before the JVM starts, the rest in the one Spark job that
+Every check of user data raises RunnerError with one line naming the column or setting: those
+before the JVM starts are ``checks``; the values are checked here, in the one Spark job that
 profiles the data. Prepared splits are cached in the task's RunContext, keyed by the data
 spec, so sweep trials reuse them. The data is described by its ``DataSpec`` (``spec``), which
 resolves where it is and its format (``formats``) and its columns and types (``schema``); its
@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 from runner.config.types import FLOATING
 from runner.context import RunContext, config_key
 from runner.data.labels import label_classes
-from runner.data.schema import check_name, check_type, quoted
+from runner.data.schema import quoted
 from runner.errors import RunnerError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
     from runner.data.spec import DataSpec
-
 
 
 @dataclass(frozen=True)
@@ -50,27 +49,6 @@ class Dataset:
     def indexed(self) -> bool:
         """Whether the pipeline indexes the label (its values are not the class indices)."""
         return bool(self.label_values)
-
-
-def check_config(spec: DataSpec) -> None:
-    """Checks of the resolved spec that need no Spark: run before the JVM starts (the path,
-    format and files are checked as the spec resolves them)."""
-    for column, type_ in spec.schema.items():
-        check_type(column, str(type_))
-    if spec.split.train <= 0 or spec.split.test <= 0:
-        raise RunnerError("data.split.train and data.split.test must both be > 0")
-    schema = spec.schema
-    if spec.label not in schema:
-        odd = len(schema) == 1 and any(sep in next(iter(schema)) for sep in ";|\t,")
-        hint = "; is data.options.sep right?" if odd else ""
-        raise RunnerError(
-            f"data.label {spec.label!r} is not a column of {spec.source}; it has "
-            f"{list(schema)}{hint}"
-        )
-    for column in schema:
-        check_name(column)
-    if not spec.feature_columns:
-        raise RunnerError(f"data: {spec.source} has no feature columns besides the label")
 
 
 def settled(cfg: Any, spec: DataSpec) -> Any:

@@ -1,8 +1,8 @@
 """The columns a run reads and their Spark types, inferred without the JVM.
 
 CSV and JSON are sampled with pandas, Parquet and ORC read from pyarrow's metadata; listed
-``data.schema`` entries win. The column names and type names a config gives are checked here too,
-so a mistake is one line before Spark starts, not a parser traceback from the JVM.
+``data.schema`` entries win; ``DataSpec.resolve`` calls them, once per task. The names and types
+a config gives are checked in ``checks``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-import re
 from typing import Any
 
-from runner.compat import pyspark as compat_pyspark
-from runner.config.types import ALIASES
 from runner.data.formats import data_files, is_data, resolve_path
 from runner.errors import RunnerError, first_line
 
@@ -92,7 +89,7 @@ def own_file(cfg: Any, inferred: dict[str, str] | None) -> bool:
     try:
         if resolve_path(str(written_for)) == resolve_path(str(cfg.path)):
             return True
-    except RunnerError:  # a missing or unreadable file: data.check_config names it
+    except RunnerError:  # a missing or unreadable file: DataSpec.resolve names it
         return True
     listed = set(cfg.schema or {})
     return inferred is None or 2 * len(listed & set(inferred)) >= len(listed)
@@ -166,51 +163,3 @@ def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[st
         if not header:  # Spark's names for a file without a header
             frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
     return {str(c): frame[c].dtype.kind for c in frame.columns}
-
-
-def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
-    """The column type names Spark's DDL parser takes, read from pyspark itself (no JVM).
-
-    pyspark parses DDL strings in the JVM only, so the names come from its type classes: the JSON
-    names (``integer``, ``long``) and the SQL names (``int``, ``bigint``), plus its own patterns
-    for the parameterized ones (``decimal(10,2)``, ``varchar(20)``).
-    """
-    mappable = compat_pyspark.mappable_types()
-    names = set(mappable)
-    for cls in mappable.values():
-        try:
-            names.add(cls().simpleString())
-        except TypeError:  # a type that needs arguments
-            continue
-    names -= {"interval", "void", "decimal(10,0)"}  # Spark casts no value to these
-    precision_only = re.compile(r"decimal\(\s*\d+\s*\)")  # Spark's parser takes it too
-    patterns = (*compat_pyspark.parameterized_type_patterns(), precision_only)
-    return frozenset(names), patterns
-
-
-def check_name(column: str) -> None:
-    """Spark ML stages look their input columns up by a parsed name: ``a.b`` is taken as field
-    ``b`` of a struct ``a`` (FIELD_NOT_FOUND while fitting). runner reads such a column, but no
-    stage could use it, so it is refused before the JVM starts."""
-    bad = sorted({ch for ch in column if ch in ".`"})
-    if bad:
-        raise RunnerError(
-            f"data.schema: column {column!r}: Spark ML stages cannot read a name holding "
-            f"{' or '.join(map(repr, bad))}; rename the column in the data (spaces and other "
-            "characters are fine)"
-        )
-
-
-def check_type(column: str, type_: str) -> None:
-    """A schema type Spark does not know fails here, not as a parser traceback from the JVM."""
-    names, patterns = _atomic_type_names()
-    name = type_.strip().lower()
-    if name in names or any(p.fullmatch(name) for p in patterns):
-        return
-    close = [ALIASES[name]] if name in ALIASES else difflib.get_close_matches(
-        name, sorted(names), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise RunnerError(
-        f"data.schema.{column}: unknown Spark type {type_!r}; {hint}valid: "
-        f"{', '.join(sorted(names))}, decimal(p,s), char(n), varchar(n)"
-    )

@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 
 from runner.config.enums import value_of
 from runner.context import RunContext
+from runner.data import checks, labels
 from runner.data import dataset as data_mod
-from runner.data import labels
 from runner.data.spec import DataSpec
 from runner.errors import RunnerError
 from runner.pipeline import evaluate, features, models
@@ -28,7 +28,7 @@ TRAIN_SECONDS = "train_seconds"
 def check(cfg: DictConfig, spec: DataSpec) -> None:
     """Every check that needs neither a JVM nor the data's values: the data spec's columns,
     the stages' classes, parameter names and wiring."""
-    data_mod.check_config(spec)
+    checks.check_config(spec)
     features.check(cfg.features, spec)
     models.check(cfg.model, spec)
 

@@ -21,7 +21,7 @@ import pytest
 from omegaconf import DictConfig, open_dict
 
 from runner import data, train
-from runner.data import DataSpec, schema
+from runner.data import DataSpec, checks
 from runner.errors import RunnerError
 from tests.conftest import TEST_SPARK_OVERRIDES
 
@@ -280,15 +280,15 @@ def test_every_accepted_type_name_is_one_spark_casts_to(spark) -> None:
     refuses are refused."""
     from pyspark.sql import functions as F
 
-    names, _ = schema._atomic_type_names()
+    names, _ = checks._atomic_type_names()
     accepted = [*sorted(names), "decimal(10,2)", "decimal(5)", "varchar(3)", "char(2)"]
     for name in accepted:
-        schema.check_type("c", name)
+        checks.check_type("c", name)
     spark.range(1).select(*[F.lit("1").try_cast(n).alias(str(i))
                             for i, n in enumerate(accepted)]).collect()
     for name in ("doubel", "float64", "array<int>"):
         with pytest.raises(RunnerError, match=f"data.schema.c: unknown Spark type '{name}'"):
-            schema.check_type("c", name)
+            checks.check_type("c", name)
 
 
 def _cli(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
