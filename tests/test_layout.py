@@ -13,6 +13,8 @@ Every import counts: module level, inside functions (lazy) and under ``if TYPE_C
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,3 +331,103 @@ def test_reexporting_packages_declare_all(name: str) -> None:
     declared = _declared_all(module)
     assert declared is not None, f"{module.path}: re-exports {sorted(names)} without __all__"
     assert names <= declared, f"{module.path}: __all__ lacks {sorted(names - declared)}"
+
+
+# Strings in runner's code shaped like dotted module paths that name no module: OmegaConf
+# resolvers (config/names.py) and MLflow run tags
+NOT_MODULES = frozenset({"runner.data_name", "runner.experiment", "runner.model_name",
+                         "runner.one_vs_rest", "runner.status", "runner.sweep_owner"})
+DOTTED = re.compile(r"(?:runner|hydra_plugins|pyspark)(?:\.[A-Za-z_]\w*)+")
+YAML_TARGET = re.compile(r"^\s*_target_:\s*['\"]?([\w.]+)['\"]?\s*$", re.MULTILINE)
+
+
+def _source_of(module: str) -> Path | None:
+    """A module's file (or a namespace package's folder) found without importing it: ours
+    under ROOT, a library's under its top package's folder."""
+    top, *rest = module.split(".")
+    if top in SOURCES:
+        base = ROOT / top
+    else:
+        spec = importlib.util.find_spec(top)  # a top-level name: imports nothing
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        base = Path(next(iter(spec.submodule_search_locations)))
+    path = base.joinpath(*rest)
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    return path if path.is_dir() and top in SOURCES else None
+
+
+def _defines(path: Path, name: str) -> bool:
+    """Whether a module file defines or imports ``name`` (class, function, assignment)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.alias) and (node.asname or node.name) == name:
+            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+    return False
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether a dotted name is a module, or a name its module defines."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        path = _source_of(".".join(parts[:end]))
+        if path is not None:
+            rest = parts[end:]
+            return not rest or (len(rest) == 1 and path.is_file() and _defines(path, rest[0]))
+    return False
+
+
+def _named_modules() -> dict[str, str]:
+    """Dotted names written as strings: every ``_target_`` of runner/conf's YAML files and
+    every string constant of the code shaped like one, each with where it is written."""
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "runner" / "conf").rglob("*.yaml")):
+        for target in YAML_TARGET.findall(path.read_text(encoding="utf-8")):
+            found.setdefault(target, str(path.relative_to(ROOT)))
+    for module in MODULES.values():
+        for node in ast.walk(module.tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and DOTTED.fullmatch(node.value) and node.value not in NOT_MODULES):
+                found.setdefault(node.value, module.name)
+    return found
+
+
+def test_module_names_in_strings_exist() -> None:
+    named = _named_modules()
+    assert any(n.startswith("pyspark.ml.feature.") for n in named)  # the YAML was read
+    assert "runner.sweep.SweepCallback" in named
+    bad = sorted(f"{name} (in {where})" for name, where in named.items() if not _resolves(name))
+    assert not bad, "strings naming no module or class:\n" + "\n".join(bad)
+
+
+def test_the_compiled_scorer_names_its_own_modules() -> None:
+    """The loader modules MLflow imports are modules of the scorer package a model carries."""
+    import runner.compiled as compiled
+
+    folder = ROOT / "runner" / "compiled"
+    assert all((folder / f"{name}.py").is_file() for name in compiled.SCORER_MODULES)
+    for loader in compiled.LOADER_MODULES:
+        package, _, name = loader.rpartition(".")
+        assert package in {compiled.SCORER_PACKAGE, "runner.compiled"}, loader
+        assert name in compiled.SCORER_MODULES, loader
+        assert _defines(folder / f"{name}.py", "_load_pyfunc"), loader
+
+
+def test_lint_ignores_name_existing_files() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["ruff"]["lint"]["per-file-ignores"]
+    stale = []
+    for pattern in patterns:
+        head, _, tail = pattern.partition("{")
+        choices, _, rest = tail.partition("}")
+        expanded = [head + c + rest for c in choices.split(",")] if tail else [pattern]
+        stale += [p for p in expanded if not any(ROOT.glob(p))]
+    assert not stale, f"pyproject.toml per-file-ignores name no file: {stale}"

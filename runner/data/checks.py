@@ -1,29 +1,24 @@
-"""Data-time checks: everything about the user's data that can be refused before the JVM
-starts, one line each naming the setting or column.
+"""Data-time checks: what about the user's data can be refused before the JVM starts, one line
+each naming the setting or column.
 
-Three phases, one place each: compose-time checks of the config alone are
-``runner.config.checks``; these read the resolved data spec and the local files
-(``check_files`` as ``DataSpec.resolve`` tells the format, ``check_config`` once it is built);
-the values themselves are checked where Spark reads them, in the one profiling job of
-``dataset`` (failed casts, NaN, infinity, the label's classes in ``labels``).
-"""
+Three phases, one place each: compose-time checks of the config alone are in
+``runner.config.checks``; these read the resolved ``DataSpec`` (``check_config``; the local
+files are checked by ``formats.check_files`` as ``DataSpec.resolve`` tells their format); the
+values themselves are checked where Spark reads them, in ``dataset``'s one profiling job (failed
+casts, NaN, infinity; the label's classes in ``labels``)."""
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from typing import TYPE_CHECKING
 
 from runner.compat import pyspark as compat_pyspark
 from runner.config.types import ALIASES
-from runner.data.formats import DATA_ENDINGS, is_data
 from runner.errors import RunnerError
 
 if TYPE_CHECKING:
     from runner.data.spec import DataSpec
-
-_SHOWN = 3  # files named in a message
 
 
 def check_config(spec: DataSpec) -> None:
@@ -93,56 +88,3 @@ def _atomic_type_names() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
     precision_only = re.compile(r"decimal\(\s*\d+\s*\)")  # Spark's parser takes it too
     patterns = (*compat_pyspark.parameterized_type_patterns(), precision_only)
     return frozenset(names), patterns
-
-
-def check_files(path: str, data_format: str) -> None:
-    """Refuse a local input that Spark would read wrongly or in part, naming the files.
-
-    In a directory Spark reads every file as ``data_format`` (a stray JSON or Parquet file becomes
-    garbage rows or a failed job) and silently skips names starting with ``_`` or ``.`` (data left
-    out); its own ``_SUCCESS`` and ``.crc`` files are fine. A single file is refused only when its
-    name says it is another known format.
-    """
-    endings = DATA_ENDINGS.get(data_format.lower())
-    if endings is None:
-        return
-    if os.path.isfile(path):
-        other = [f for f, ends in DATA_ENDINGS.items() if f != data_format and is_data(path, ends)]
-        if other and not is_data(path, endings):
-            raise RunnerError(
-                f"data.path: {path} looks like {other[0]}, not data.format={data_format}"
-            )
-        return
-    bad, found = _scan(path, endings)
-    if bad:
-        more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
-        raise RunnerError(
-            f"data.path: directory {path} holds {len(bad)} file(s) that are not {data_format} "
-            f"data: {', '.join(bad[:_SHOWN])}{more}; move them out or point data.path at the "
-            "data files"
-        )
-    if not found:
-        raise RunnerError(f"data.path: directory {path} holds no {data_format} files")
-
-
-def _scan(root: str, endings: tuple[str, ...]) -> tuple[list[str], int]:
-    """Files under ``root`` that are not data (relative paths, why in brackets), data file count."""
-    bad: list[str] = []
-    found = 0
-    for folder, dirs, names in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        for name in sorted(dirs):
-            if name[0] in "._":
-                bad.append(f"{os.path.normpath(os.path.join(rel, name))}/ (Spark skips it)")
-                dirs.remove(name)
-        for name in sorted(names):
-            shown = os.path.normpath(os.path.join(rel, name))
-            if name == "_SUCCESS" or name.endswith(".crc"):
-                continue
-            if name[0] in "._":
-                bad.append(f"{shown} (Spark skips it)")
-            elif is_data(name, endings):
-                found += 1
-            else:
-                bad.append(shown)
-    return bad, found

@@ -2,8 +2,7 @@
 
 ``data.path`` may be a packaged file (``pkg://``), a local file or folder, or a remote URL;
 ``data.format`` may be left null, and is then told by the name's ending, a folder's files or a
-file's first bytes. ``checks.check_files`` refuses a local input Spark would read wrongly or in
-part.
+file's first bytes. ``check_files`` refuses a local input Spark would read wrongly or in part.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ DATA_ENDINGS = {
 CODEC_ENDINGS = ("", ".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
 # the first bytes of a file in each binary format: a data file with no known ending is sniffed
 MAGIC = {b"PAR1": "parquet", b"ORC": "orc", b"Obj\x01": "avro"}
+_SHOWN = 3  # files named in a message
 
 
 def resolve_path(path: str) -> str:
@@ -68,7 +68,7 @@ def _named_format(name: str) -> str | None:
 
 def _folder_format(folder: str) -> str:
     """The format most of a folder's data files have (ties: the first in ``DATA_ENDINGS``, none:
-    csv); ``checks.check_files`` then names any file of another format, or says it holds none."""
+    csv); ``check_files`` then names any file of another format, or says it holds none."""
     counts = dict.fromkeys(DATA_ENDINGS, 0)
     for _, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if d[0] not in "._"]
@@ -92,3 +92,56 @@ def is_data(name: str, endings: tuple[str, ...]) -> bool:
     """Whether a file name ends in one of ``endings``, with or without a codec's ending."""
     lowered = name.lower()
     return any(lowered.endswith(e + c) for e in endings for c in CODEC_ENDINGS)
+
+
+def check_files(path: str, data_format: str) -> None:
+    """Refuse a local input that Spark would read wrongly or in part, naming the files.
+
+    In a directory Spark reads every file as ``data_format`` (a stray JSON or Parquet file becomes
+    garbage rows or a failed job) and silently skips names starting with ``_`` or ``.`` (data left
+    out); its own ``_SUCCESS`` and ``.crc`` files are fine. A single file is refused only when its
+    name says it is another known format.
+    """
+    endings = DATA_ENDINGS.get(data_format.lower())
+    if endings is None:
+        return
+    if os.path.isfile(path):
+        other = [f for f, ends in DATA_ENDINGS.items() if f != data_format and is_data(path, ends)]
+        if other and not is_data(path, endings):
+            raise RunnerError(
+                f"data.path: {path} looks like {other[0]}, not data.format={data_format}"
+            )
+        return
+    bad, found = _scan(path, endings)
+    if bad:
+        more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
+        raise RunnerError(
+            f"data.path: directory {path} holds {len(bad)} file(s) that are not {data_format} "
+            f"data: {', '.join(bad[:_SHOWN])}{more}; move them out or point data.path at the "
+            "data files"
+        )
+    if not found:
+        raise RunnerError(f"data.path: directory {path} holds no {data_format} files")
+
+
+def _scan(root: str, endings: tuple[str, ...]) -> tuple[list[str], int]:
+    """Files under ``root`` that are not data (relative paths, why in brackets), data file count."""
+    bad: list[str] = []
+    found = 0
+    for folder, dirs, names in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        for name in sorted(dirs):
+            if name[0] in "._":
+                bad.append(f"{os.path.normpath(os.path.join(rel, name))}/ (Spark skips it)")
+                dirs.remove(name)
+        for name in sorted(names):
+            shown = os.path.normpath(os.path.join(rel, name))
+            if name == "_SUCCESS" or name.endswith(".crc"):
+                continue
+            if name[0] in "._":
+                bad.append(f"{shown} (Spark skips it)")
+            elif is_data(name, endings):
+                found += 1
+            else:
+                bad.append(shown)
+    return bad, found

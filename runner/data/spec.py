@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from runner.config.enums import value_of
 from runner.config.schemas import DataConfig
 from runner.context import RunContext, config_key
-from runner.data import checks, formats, schema
+from runner.data import formats, schema
 from runner.errors import RunnerError
 
 
@@ -80,7 +80,7 @@ class DataSpec:
         path = formats.resolve_path(cfg.path)
         data_format = formats.format_of(path, cfg.format)
         if "://" not in path and "pathGlobFilter" not in cfg.options:
-            checks.check_files(path, data_format)
+            formats.check_files(path, data_format)
         options = schema.reader_options(cfg, path)
         inferred = schema.infer(path, data_format, options, cfg.label)
         own = schema.own_file(cfg, inferred)

@@ -1,7 +1,7 @@
 """The two ``Scorer`` implementations behind the server, and the choice between them.
 
 ``compiled``: the JVM-free numpy scorer that ``runner.compiled`` saves in the MLflow model as its
-``python_function`` flavor (loader_module runner.compiled.pyfunc); microseconds per request.
+``python_function`` flavor (``runner.compiled.LOADER_MODULES``); microseconds per request.
 ``spark``: the model's spark flavor on a local SparkSession; a JVM and ~100 ms per request, kept
 as the fallback for models without the compiled scorer.
 """
@@ -15,12 +15,8 @@ from typing import Any
 import numpy as np
 
 from runner import tracking
-from runner.compiled import CompiledPipeline, ScoringError
+from runner.compiled import LOADER_MODULES, CompiledPipeline, ScoringError
 from runner.config.types import SPARK_TYPES
-
-COMPILED_LOADER = "runner.compiled.pyfunc"
-# models logged with the scorer's code inside them (runner.tracking.flavor.LOADER_MODULE)
-COMPILED_LOADERS = frozenset({COMPILED_LOADER, "runner_scorer.pyfunc"})
 
 
 @dataclass
@@ -42,7 +38,7 @@ def choose(local_path: str, inputs: list[tuple[str, str]], spark_cfg: Any) -> Ch
 def compiled_location(local_path: str) -> tuple[str | None, str]:
     """(directory of the compiled scorer, "") or (None, why the model has none)."""
     pyfunc = tracking.model_flavors(local_path).get("python_function", {})
-    if pyfunc.get("loader_module") not in COMPILED_LOADERS:
+    if pyfunc.get("loader_module") not in LOADER_MODULES:
         loader = pyfunc.get("loader_module", "none")
         return None, f"the model has no compiled scorer (python_function loader is {loader})"
     data = pyfunc.get("data") or pyfunc.get("model_path") or ""

@@ -26,16 +26,18 @@ from typing import Any
 import runner.compiled
 from runner import spark
 from runner.compat import mlflow as mlflow_compat
-from runner.compiled import CompiledPipeline, ScoringError, UnsupportedStage, compile_pipeline
+from runner.compiled import (
+    LOADER_MODULE,
+    SCORER_MODULES,
+    SCORER_PACKAGE,
+    CompiledPipeline,
+    ScoringError,
+    UnsupportedStage,
+    compile_pipeline,
+)
 
 COMPILED_DIR = "compiled"
 CODE_DIR = "code"
-SCORER_PACKAGE = "runner_scorer"
-LOADER_MODULE = f"{SCORER_PACKAGE}.pyfunc"
-LEGACY_LOADER_MODULE = "runner.compiled.pyfunc"
-# What scoring imports (relative imports only, numpy and pandas outside): the compiler, which
-# reads pyspark models, and this module stay behind.
-SCORER_MODULES = ("frame", "features", "classifiers", "trees", "pipeline", "pyfunc")
 INPUT_EXAMPLE_ROWS = 1
 _log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def copy_scorer_code(code_dir: str) -> None:
         shutil.copyfile(os.path.join(source, f"{name}.py"), os.path.join(target, f"{name}.py"))
     with open(os.path.join(target, "__init__.py"), "w") as f:
         f.write('"""runner\'s compiled scorer, shipped inside an MLflow model (numpy and pandas '
-                'only).\n\nLoaded by MLflow as ``loader_module: runner_scorer.pyfunc``."""\n')
+                f'only).\n\nLoaded by MLflow as ``loader_module: {LOADER_MODULE}``."""\n')
 
 
 def save_model(path: str, mlflow_model: Any, spark_model: Any, input_schema: dict[str, str],
