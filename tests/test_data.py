@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.data import DataSpec
+from runner.data import DataSpec, check_config
 from runner.data import dataset as data
 from runner.errors import RunnerError
 from tests.conftest import make_config
@@ -49,12 +49,12 @@ def test_impute_keeps_rows_with_missing_features(spark) -> None:
 
 def test_missing_file_fails_before_spark(tmp_path: Path) -> None:
     with pytest.raises(RunnerError, match="file not found"):
-        data.check_config(_cfg(tmp_path / "nope.csv"))
+        check_config(_cfg(tmp_path / "nope.csv"))
 
 
 def test_label_must_be_in_schema() -> None:
     with pytest.raises(RunnerError, match="data.label"):
-        data.check_config(_cfg(None, "data.label=Kind"))
+        check_config(_cfg(None, "data.label=Kind"))
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_missing_column_is_named_before_spark(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("Island,CulmenLength,Species\nBiscoe,1,0\n")
     with pytest.raises(RunnerError, match=r"column\(s\) \['CulmenDepth'"):
-        data.check_config(_cfg(path))
+        check_config(_cfg(path))
 
 
 def test_split_leaving_test_empty(spark, tmp_path: Path) -> None:

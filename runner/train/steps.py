@@ -215,7 +215,7 @@ def _timed_fit(*args: Any) -> Fitted:
 def _log_inputs(cfg: DictConfig, spec: DataSpec, config_yaml: str, overrides: list[str],
                 params: dict[str, Any], dataset: data_mod.Dataset) -> None:
     tracking.log_config(config_yaml, overrides)
-    tracking.log_params({**params, "data.path": cfg.data.path, "data.rows": dataset.rows,
-                         "data.split.seed": cfg.data.split.seed})
+    tracking.log_params({**params, "data.path": spec.source, "data.rows": dataset.rows,
+                         "data.split.seed": spec.split.seed})
     if cfg.tracking.log_datasets:
         tracking.log_dataset(dataset, spec.name, dict(spec.schema))
