@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from runner import predict
-from runner.data import inputs
+from runner.data import DataSpec, inputs
 from runner.errors import RunnerError
 from runner.spark import output
 from tests.conftest import LAB_REQUEST, TEST_SPARK_OVERRIDES, make_config
@@ -197,7 +197,8 @@ def test_cli_predicts_a_raw_csv_with_no_extra_keys(store: Store, tmp_path: Path)
 
 # The pure parts of the input reading and the atomic write: no JVM, no store.
 
-TRAINED_CSV = {"path": "/gone/train.csv", "format": "csv", "options": {"header": "true"}}
+TRAINED_CSV = DataSpec.logged({"path": "/gone/train.csv", "format": "csv",
+                               "options": {"header": "true"}})
 
 
 @pytest.mark.parametrize(
@@ -216,7 +217,7 @@ def test_input_is_read_as_the_training_run_read_its_data(
 
 def test_an_input_whose_format_nothing_tells_is_one_line() -> None:
     with pytest.raises(RunnerError, match="new: cannot tell its format.*predict.input_format"):
-        inputs.reading("s3a://bucket/new", None, {}, {})
+        inputs.reading("s3a://bucket/new", None, {}, DataSpec.logged({}))
 
 
 @pytest.mark.parametrize(
