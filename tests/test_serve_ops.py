@@ -148,10 +148,12 @@ def port_of(server: Server) -> int:
     return port
 
 
-def wait_for(what: str, check, timeout: float) -> float:  # noqa: ANN001
+def wait_for(what: str, check, timeout: float, server: Server | None = None  # noqa: ANN001
+             ) -> float:
     started = time.monotonic()
     while not check():
-        assert time.monotonic() - started < timeout, f"not within {timeout} s: {what}"
+        tail = "".join(server.lines[-15:]) if server else ""
+        assert time.monotonic() - started < timeout, f"not within {timeout} s: {what}\n{tail}"
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -186,14 +188,15 @@ def test_alias_moved_twice_under_load(server: Server, versions: Versions) -> Non
         time.sleep(0.5)
         moved = move_alias(versions, versions.good)
         wait_for("every worker swaps", lambda: count_lines(
-            server, rf"now serving {NAME} version {versions.good} ") == WORKERS, 10 * INTERVAL)
+            server, rf"now serving {NAME} version {versions.good} ") == WORKERS, 10 * INTERVAL,
+            server)
         wait_for("answers carry the new version", lambda: any(
             t > moved and v == versions.good for t, _, v in load.answers[-50:]), 5)
         time.sleep(0.3)
         move_alias(versions, versions.broken)
-        wait_for("every worker refuses", lambda: count_lines(
+        wait_for("every worker refuses", lambda: count_lines(  # loads it first: may take longer
             server, rf"not swapping in {NAME} version {versions.broken}: .*input example"
-        ) == WORKERS, 10 * INTERVAL)
+        ) == WORKERS, 30, server)
         time.sleep(2 * INTERVAL)  # refused once: not retried, not swapped in later
     finally:
         load.finish()
@@ -253,7 +256,8 @@ def test_metrics_count_the_requests_sent(server: Server, versions: Versions) -> 
     assert after[("runner_serve_reloads_total", (("result", "ok"),))] == WORKERS
     assert after[("runner_serve_reloads_total", (("result", "failed"),))] == WORKERS
     info = [k for k in after if k[0] == "runner_serve_model_info"]
-    assert info and dict(info[0][1])["version"] == versions.good
+    assert info
+    assert dict(info[0][1])["version"] == versions.good
     for worker in range(WORKERS):
         served = after[("runner_serve_model_version", (("worker", str(worker)),))]
         assert served == float(versions.good)

@@ -113,9 +113,11 @@ class App:
             if method != "POST":
                 return responses.error("use POST for /invocations", 405)
             return self._score_alone(body, content_type, query, loaded)
-        if path == "/metrics" and method in ("GET", "HEAD"):
+        if path in ("/metrics", "/ready") and method not in ("GET", "HEAD"):
+            return responses.error(f"use GET for {path}", 405)
+        if path == "/metrics":
             return Response(200, self.metrics.render(loaded.info), metrics.CONTENT_TYPE)
-        if path == "/ready" and method in ("GET", "HEAD") and self.draining:
+        if path == "/ready" and self.draining:  # readiness; /health stays liveness
             return responses.error("draining: shutting down", 503, "NOT_READY")
         static = {"/ping": (b"\n", TEXT), "/health": (b"\n", TEXT), "/ready": (b"\n", TEXT),
                   "/version": (self.version, TEXT), "/metadata": (loaded.metadata, JSON),

@@ -160,6 +160,7 @@ def _histogram(name: str, help_text: str, total: list[float], histogram: Histogr
 
 
 def _value(value: float) -> str:
+    value = float(value)
     if math.isinf(value):
         return "+Inf"
     if math.isnan(value):
