@@ -12,11 +12,13 @@ import json
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -81,14 +83,17 @@ def versions(spark, tmp_path_factory: pytest.TempPathFactory) -> Versions:
 
 
 @pytest.fixture(scope="module")
-def server(versions: Versions) -> Server:
+def server(versions: Versions) -> Iterator[Server]:
     started = start_server(versions.store, [
         "serving.port=0", f"serving.workers={WORKERS}", f"serving.reload_interval={INTERVAL}",
         "serving.shutdown_timeout=10"])
     yield started
-    if started.process.poll() is None:
-        started.process.kill()
-        started.process.wait(10)
+    if started.process.poll() is None:  # a test failed before the SIGTERM test
+        started.process.terminate()
+        try:
+            started.process.wait(20)
+        except subprocess.TimeoutExpired:
+            started.process.kill()
 
 
 # ---- a steady load: keep-alive clients recording each answer's status and version ------------

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 PIPELINE_FILE = "pipeline.json"
 STRING_TYPES = frozenset({"string", "str", "varchar", "char"})
+MANY_ROWS = 16  # from this many rows, vectorized checks beat a Python loop
 
 
 @dataclass
@@ -75,15 +76,23 @@ class CompiledPipeline:
         """
         import pandas as pd
 
-        missing = [c for c in self.inputs if c not in df.columns]
-        if missing:
-            raise ScoringError(missing[0], None, "missing input column")
-        out = self.predict_columns({c: df[c].to_numpy() for c in self.inputs})
+        out = self.predict_frame(df)
         result: dict[str, Any] = {"prediction": out["prediction"]}
         for name in ("probability", "rawPrediction"):
             if name in out:
                 result[name] = list(out[name].tolist())
         return pd.DataFrame(result, index=df.index[out["kept"]])
+
+    def predict_frame(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """predict_columns on a DataFrame's columns (views, no copy)."""
+        try:
+            columns = {c: df[c].to_numpy() for c in self.inputs}
+        except KeyError:
+            missing = [c for c in self.inputs if c not in df.columns]
+            if not missing:
+                raise
+            raise ScoringError(missing[0], None, "missing input column") from None
+        return self.predict_columns(columns)
 
     def _frame(self, columns: dict[str, np.ndarray | Sequence[Any]]) -> Frame:
         cols = {}
@@ -122,8 +131,11 @@ def _input_column(name: str, sql_type: str, values: np.ndarray | Sequence[Any]) 
     """Strings as objects, None being NULL; numbers (ints too) as float64 with a NULL mask."""
     if sql_type.lower() in STRING_TYPES:
         strings = np.asarray(values, dtype=object)
-        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in strings],
-                           dtype=bool)
+        if len(strings) < MANY_ROWS:  # a request's few rows: a loop costs less than two calls
+            missing = np.array([v is None or (isinstance(v, float) and v != v)
+                                for v in strings], dtype=bool)
+        else:  # elementwise in numpy's C loop: None, and NaN (the one value unequal to itself)
+            missing = (strings == None) | (strings != strings)  # noqa: E711
         return Column(strings, missing if missing.any() else None)
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
         return Column(cast_numeric(values.astype(np.float64), sql_type.lower()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -26,6 +27,8 @@ from runner.serving import metrics
 from runner.serving.app import App, log_error
 from runner.serving.connections import Connections, Limits, protocol_factory
 from runner.serving.reload import Follower
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -139,6 +142,7 @@ def fork_worker(app: App, limits: Limits, parent: socket.socket, worker: Worker)
         return pid
     code = 0
     try:
+        _die_with_parent()
         host, port = parent.getsockname()[:2]
         parent.close()
         run_worker(app, bind(host, port, True), limits, worker)
@@ -146,6 +150,16 @@ def fork_worker(app: App, limits: Limits, parent: socket.socket, worker: Worker)
         traceback.print_exc()
         code = 1
     os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies, even by SIGKILL, so no worker is left
+    serving an orphaned port (and it drains as at any SIGTERM)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM stops the workers
+        pass
 
 
 def signal_workers(pids: list[int]) -> None:
