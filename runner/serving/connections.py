@@ -171,7 +171,7 @@ class HttpConnection(asyncio.Protocol):
             if request is None:
                 break
             request.started = time.perf_counter()
-            self.metrics.add("received")
+            self.metrics.received()
             scoring_call = request.path == "/invocations" and request.method == "POST"
             if scoring_call and self.executor is not None:
                 self._answer_later(request)

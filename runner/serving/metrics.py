@@ -43,6 +43,10 @@ class Histogram:
     def size(self) -> int:
         return len(self.bounds) + 3
 
+    @property
+    def sum_slot(self) -> int:
+        return self.start + len(self.bounds) + 1
+
 
 def _layout() -> dict[str, int]:
     names = ([f"status_{c}" for c in STATUS_CLASSES] + [f"error_{i}" for i in range(OTHER_KIND + 1)]
@@ -51,6 +55,7 @@ def _layout() -> dict[str, int]:
 
 
 SLOT = _layout()
+ERROR_SLOT, RECEIVED_SLOT = SLOT["error_0"], SLOT["received"]
 REQUEST_SECONDS = Histogram(len(SLOT), LATENCY_BUCKETS)
 SCORING_SECONDS = Histogram(REQUEST_SECONDS.start + REQUEST_SECONDS.size, LATENCY_BUCKETS)
 BATCH_ROWS = Histogram(SCORING_SECONDS.start + SCORING_SECONDS.size, BATCH_BUCKETS)
@@ -75,7 +80,7 @@ class Metrics:
         row = self.row
         row[status // 100 - 1 if 100 <= status < 600 else 4] += 1
         if status >= 400:
-            row[SLOT["error_0"] + KIND_INDEX.get(status, OTHER_KIND)] += 1
+            row[ERROR_SLOT + KIND_INDEX.get(status, OTHER_KIND)] += 1
         if seconds is not None:
             _observe(row, REQUEST_SECONDS, seconds)
 
@@ -92,6 +97,10 @@ class Metrics:
     def add(self, slot: str, value: float = 1) -> None:
         self.row[SLOT[slot]] += value
 
+    def received(self) -> None:
+        """One request read whole (the per-request call: no name lookup)."""
+        self.row[RECEIVED_SLOT] += 1
+
     def answers(self) -> int:
         """Responses this worker sent."""
         return int(sum(self.row[:len(STATUS_CLASSES)]))
@@ -106,7 +115,7 @@ class Metrics:
 
 def _observe(row: memoryview[float], histogram: Histogram, value: float) -> None:
     row[histogram.start + bisect_left(histogram.bounds, value)] += 1
-    end = histogram.start + len(histogram.bounds) + 1
+    end = histogram.sum_slot
     row[end] += value
     row[end + 1] += 1
 
@@ -155,7 +164,7 @@ def _histogram(name: str, help_text: str, total: list[float], histogram: Histogr
     for i, bound in enumerate([*histogram.bounds, math.inf]):
         cumulative += total[histogram.start + i]
         yield f'{full}_bucket{{le="{_value(bound)}"}} {_value(cumulative)}\n'
-    end = histogram.start + len(histogram.bounds) + 1
+    end = histogram.sum_slot
     yield f"{full}_sum {_value(total[end])}\n{full}_count {_value(total[end + 1])}\n"
 
 

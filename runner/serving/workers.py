@@ -107,7 +107,7 @@ async def drain(app: App, server: asyncio.AbstractServer, connections: Connectio
     cut = len(connections.open)
     for connection in list(connections.open):
         connection.abort()
-    received = int(app.metrics.row[metrics.SLOT["received"]])
+    received = int(app.metrics.row[metrics.RECEIVED_SLOT])
     how = (f"{cut} connection(s) still busy after serving.shutdown_timeout={timeout:g} s were "
            "cut" if cut else "every request received was answered")
     console.say(f"runner serve: stopped (pid {os.getpid()}) in "
