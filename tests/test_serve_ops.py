@@ -313,3 +313,32 @@ class _Constant:
         import numpy as np
 
         return {"prediction": np.zeros(len(columns["x"]))}
+
+
+def test_a_batch_never_mixes_versions() -> None:
+    """Requests parsed by the old version before a swap are scored by it; those after, by the new:
+    the Batcher cuts the batch where the version changes."""
+    from runner.serving.app import Loaded
+    from runner.serving.batching import Batcher
+
+    old, new = (Loaded.of(_Constant(), ModelInfo(uri="m", inputs=(("x", "double"),),
+                                                 version=v)) for v in ("1", "2"))
+    calls: list[tuple[str | None, int]] = []
+
+    def score_together(requests: list, loaded: Loaded) -> list:
+        calls.append((loaded.info.version, len(requests)))
+        return [loaded.info.version] * len(requests)
+
+    loop = asyncio.new_event_loop()
+    try:
+        batcher = Batcher(score_together, loop)
+        answers: list = []
+        prepared = App(_Constant(), old.info, b"").prepare("", "application/json",
+                                                          b'{"inputs": {"x": [1.0]}}', old)
+        for loaded in (old, old, new, new, new):
+            batcher.add(prepared, loaded, answers.append)
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert calls == [("1", 2), ("2", 3)]
+    assert answers == ["1", "1", "2", "2", "2"]
