@@ -60,6 +60,9 @@ REQUEST_SECONDS = Histogram(len(SLOT), LATENCY_BUCKETS)
 SCORING_SECONDS = Histogram(REQUEST_SECONDS.start + REQUEST_SECONDS.size, LATENCY_BUCKETS)
 BATCH_ROWS = Histogram(SCORING_SECONDS.start + SCORING_SECONDS.size, BATCH_BUCKETS)
 SLOTS = BATCH_ROWS.start + BATCH_ROWS.size
+REQUEST_START, REQUEST_SUM = REQUEST_SECONDS.start, REQUEST_SECONDS.sum_slot
+SCORING_START, SCORING_SUM = SCORING_SECONDS.start, SCORING_SECONDS.sum_slot
+BATCH_START, ROWS_SLOT = BATCH_ROWS.start, SLOT["rows"]
 
 
 class Metrics:
@@ -76,20 +79,26 @@ class Metrics:
         self.row = self.rows[worker]
 
     def answered(self, status: int, seconds: float | None) -> None:
-        """One response sent; ``seconds`` from the request read to its answer written."""
+        """One response sent; ``seconds`` from the request read to its answer written.
+
+        Inlined (no helper calls): this and ``scored`` run once per request."""
         row = self.row
         row[status // 100 - 1 if 100 <= status < 600 else 4] += 1
         if status >= 400:
             row[ERROR_SLOT + KIND_INDEX.get(status, OTHER_KIND)] += 1
         if seconds is not None:
-            _observe(row, REQUEST_SECONDS, seconds)
+            row[REQUEST_START + bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            row[REQUEST_SUM] += seconds
+            row[REQUEST_SUM + 1] += 1
 
     def scored(self, rows: int, seconds: float) -> None:
-        """One model call of ``rows`` rows."""
+        """One model call of ``rows`` rows (the batch histogram's count is the scoring one's)."""
         row = self.row
-        row[SLOT["rows"]] += rows
-        _observe(row, SCORING_SECONDS, seconds)
-        _observe(row, BATCH_ROWS, rows)
+        row[ROWS_SLOT] += rows
+        row[SCORING_START + bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        row[SCORING_SUM] += seconds
+        row[SCORING_SUM + 1] += 1
+        row[BATCH_START + bisect_left(BATCH_BUCKETS, rows)] += 1
 
     def set(self, slot: str, value: float) -> None:
         self.row[SLOT[slot]] = value
@@ -106,18 +115,15 @@ class Metrics:
         return int(sum(self.row[:len(STATUS_CLASSES)]))
 
     def total(self) -> list[float]:
-        """Every slot summed over the workers."""
-        return [sum(values) for values in zip(*self.rows, strict=True)]
+        """Every slot summed over the workers; the batch histogram's sum and count, which the
+        request path leaves to the rows and scoring slots, filled in."""
+        total = [sum(values) for values in zip(*self.rows, strict=True)]
+        total[BATCH_ROWS.sum_slot] = total[ROWS_SLOT]
+        total[BATCH_ROWS.sum_slot + 1] = total[SCORING_SUM + 1]
+        return total
 
     def render(self, info: ModelInfo) -> bytes:
         return "".join(exposition(self.total(), [list(r) for r in self.rows], info)).encode()
-
-
-def _observe(row: memoryview[float], histogram: Histogram, value: float) -> None:
-    row[histogram.start + bisect_left(histogram.bounds, value)] += 1
-    end = histogram.sum_slot
-    row[end] += value
-    row[end + 1] += 1
 
 
 def exposition(total: list[float], rows: list[list[float]], info: ModelInfo) -> Iterator[str]:
