@@ -497,6 +497,144 @@ def spark_udf_seconds(session, udf_rows: int, root: Path) -> float:  # noqa: ANN
     return time.perf_counter() - start
 
 
+# ---- in-process scorers: runner's compiled scorer vs OMLE vs MLflow's spark pyfunc -----------
+
+OMLE_MISSING = ("OMLE not installed here: `pip install omle-convert omle-runtime` in this "
+                "benchmark's environment (not a runner dependency) to compare it")
+
+
+@dataclass
+class Scored:
+    """One scorer's figures on the same fitted PipelineModel, pandas in, one core."""
+
+    name: str
+    agree: int  # lab rows whose prediction equals Spark's transform
+    rows: int
+    p50_us: float
+    p99_us: float
+    rows_per_s: float
+
+
+def lab_frame():  # noqa: ANN201 - a pandas DataFrame
+    """The lab's 342 penguins with every feature present, measurements as floats (as the lab
+    casts them)."""
+    from importlib.resources import files
+
+    import pandas as pd
+
+    with files("runner.resources").joinpath("penguins.csv").open() as f:
+        frame = pd.read_csv(f)[COLUMNS].dropna().reset_index(drop=True)
+    for c in COLUMNS[1:]:
+        frame[c] = frame[c].astype("float64")
+    return frame
+
+
+def latency_us(predict: Callable[[], object], calls: int) -> tuple[float, float]:
+    """p50 and p99 of ``calls`` single calls, after a warm-up, in microseconds."""
+    for _ in range(min(200, calls)):
+        predict()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        predict()
+        times.append(time.perf_counter() - t)
+    us = np.array(times) * 1e6
+    return float(np.percentile(us, 50)), float(np.percentile(us, 99))
+
+
+def throughput(predict: Callable[[object], object], frame: object, rows: int, rounds: int = 3
+               ) -> float:
+    """Rows per second, the best of ``rounds`` calls on ``rows`` rows."""
+    best = min(_timed(predict, frame) for _ in range(rounds))
+    return rows / best
+
+
+def _timed(predict: Callable[[object], object], frame: object) -> float:
+    t = time.perf_counter()
+    predict(frame)
+    return time.perf_counter() - t
+
+
+def bench_scorers(root: Path, uri: str, rows: int, rounds: int = 5) -> str:
+    """runner's compiled scorer, OMLE and MLflow's spark pyfunc on the champion's PipelineModel:
+    parity with Spark's transform on the lab data, one-row latency, rows/s on ``rows`` rows."""
+    import mlflow
+    import pandas as pd
+
+    from runner.compiled import CompiledPipeline
+    from runner.compiled.pyfunc import CompiledPyfuncModel
+    from runner.serving.scorers import compiled_location
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # one core each: OMLE sessions are single-threaded too
+    mlflow.set_tracking_uri(uri)
+    model = Path(mlflow.artifacts.download_artifacts("models:/penguin-classifier@champion",
+                                                     dst_path=str(root / "scorer-model")))
+    lab = lab_frame()
+    truth = spark_predictions(uri, model, lab)
+    one = lab.iloc[[0]].reset_index(drop=True)
+    big = pd.DataFrame(penguin_rows(rows))
+    compiled_dir, _ = compiled_location(str(model))
+    ours = CompiledPyfuncModel(CompiledPipeline.load(str(compiled_dir)))
+    scorers: list[tuple[str, Callable[[pd.DataFrame], np.ndarray], int]] = [
+        ("runner compiled", ours.predict, 2000)]
+    note = ""
+    try:
+        scorers.append(("OMLE", omle_session(model / "sparkml", root), 2000))
+    except ImportError:
+        note = OMLE_MISSING
+    spark_pyfunc = mlflow.pyfunc.load_model(str(mlflow_model_copy(root, uri)))
+    agree = {name: int((np.ravel(predict(lab)).astype(np.float64) == truth).sum())
+             for name, predict, _ in [*scorers, ("mlflow spark pyfunc", spark_pyfunc.predict, 0)]}
+    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in scorers}
+    for r in range(rounds):  # alternating who goes first: the host is shared and noisy
+        for name, predict, calls in scorers if r % 2 == 0 else scorers[::-1]:
+            p50, p99 = latency_us(lambda predict=predict: predict(one), calls)
+            figures[name].append((p50, p99, throughput(predict, big, rows, 1)))
+        out(f"  round {r + 1}: " + "; ".join(
+            f"{n} p50 {f[-1][0]:.1f} us, {f[-1][2]:,.0f} rows/s" for n, f in figures.items()))
+    results = [Scored(name, agree[name], len(lab),
+                      *(statistics.median(f[i] for f in figures[name]) for i in range(3)))
+               for name in figures]
+    out("  mlflow spark pyfunc ...")
+    p50, p99 = latency_us(lambda: spark_pyfunc.predict(one), 20)
+    few = min(rows, 20_000)  # ~20x slower: fewer rows
+    results.append(Scored("mlflow spark pyfunc", agree["mlflow spark pyfunc"], len(lab), p50, p99,
+                          throughput(spark_pyfunc.predict, big.iloc[:few], few, 1)))
+    return scorer_table(results, rows, rounds, note)
+
+
+def spark_predictions(uri: str, model: Path, lab: object) -> np.ndarray:
+    """Spark's own transform of the lab rows: the predictions every scorer must equal."""
+    from runner import spark, tracking
+
+    session = spark.get_session(compose([SPARK, f"tracking.uri={uri}"]).spark)
+    pipeline = tracking.load_spark_model(str(model))
+    return np.array([r.prediction for r in pipeline.transform(
+        session.createDataFrame(lab)).select("prediction").collect()])
+
+
+def omle_session(sparkml: Path, root: Path) -> Callable[[object], np.ndarray]:
+    """OMLE's converter on the saved PipelineModel directory, its C++ runtime's session."""
+    import omle
+    import omle_convert
+    import omle_runtime
+
+    path = root / "lab.omle"
+    omle.save(omle_convert.to_omle(str(sparkml)), str(path))
+    return omle_runtime.load(str(path)).create_session().predict
+
+
+def scorer_table(results: list[Scored], rows: int, rounds: int, note: str) -> str:
+    lines = [f"in-process scoring of the champion's PipelineModel, pandas in, predictions out, "
+             f"one core; medians of {rounds} alternating rounds (the spark pyfunc: one, 20 calls "
+             f"and 20,000 rows); rows/s on {rows:,} penguin-like rows",
+             f"{'':<22}{'= Spark':>10}{'1 row p50 us':>14}{'p99 us':>10}{'rows/s':>14}"]
+    for r in results:
+        lines.append(f"{r.name:<22}{f'{r.agree}/{r.rows}':>10}{_num(r.p50_us):>14}"
+                     f"{_num(r.p99_us):>10}{_num(r.rows_per_s):>14}")
+    return "\n".join(lines + ([note] if note else []))
+
+
 # ---- report ----------------------------------------------------------------------------------
 
 def table(ours: tuple[float, list[Load]], theirs: tuple[float, list[Load]],
@@ -534,6 +672,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs, 100k batch rows")
     parser.add_argument("--no-batch", action="store_true")
     parser.add_argument("--no-serve", action="store_true")
+    parser.add_argument("--no-scorers", action="store_true",
+                        help="skip the in-process scorers (runner compiled, OMLE, spark pyfunc)")
+    parser.add_argument("--scorers", action="store_true",
+                        help="only the in-process scorers")
     parser.add_argument("--workers", type=int, default=1,
                         help="runner's serving.workers (processes); mlflow keeps its default")
     parser.add_argument("--compare-with", type=Path, metavar="DIR",
@@ -562,6 +704,11 @@ def main() -> None:
         if args.compare_with:
             out(compare(root, uri, args.compare_with.resolve(), args.rounds, seconds))
             return
+        scorer_rows = 100_000 if args.quick else 1_000_000
+        if args.scorers:
+            out(bench_scorers(root, uri, scorer_rows))
+            return
+        scored = None if args.no_scorers else bench_scorers(root, uri, scorer_rows)
         ours: tuple[float, list[Load]] = (0.0, [])
         theirs: tuple[float, list[Load]] = (0.0, [])
         from_dir: float | None = None
@@ -582,6 +729,8 @@ def main() -> None:
         out("startup: spawn -> first /ping 200; 'dir' serves the champion's files from a directory "
             "(serving.model_uri=<dir>: no tracking store, no MLflow import)")
         out(table(ours, theirs, batch, from_dir))
+        if scored:
+            out("\n" + scored)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

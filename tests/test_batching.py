@@ -182,6 +182,29 @@ def test_score_together_answers_each_request_as_it_is_answered_alone(handle_inva
         assert together == alone
 
 
+@pytest.mark.parametrize("handle_invalid", ["skip", "keep"])
+def test_a_large_input_scored_in_chunks_gives_the_same_bits(
+        handle_invalid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs over CHUNK_ROWS are scored chunk by chunk: the same outputs, bit for bit, as one
+    call over all rows, and ``kept`` numbers the input rows across chunks (skipped rows in
+    every chunk)."""
+    from runner.compiled import pipeline as compiled_pipeline
+
+    rng = np.random.default_rng(5)
+    n = 2 * compiled_pipeline.CHUNK_ROWS + 123
+    islands = np.array([*ISLANDS, "Atlantis"], dtype=object)
+    columns = {"Island": islands[rng.integers(0, len(islands), n)],
+               "CulmenLength": rng.normal(44.0, 6.0, n), "FlipperLength": rng.normal(200, 15, n)}
+    scorer = lab_shaped_pipeline(handle_invalid)
+    chunked = scorer.predict_columns(columns)
+    monkeypatch.setattr(compiled_pipeline, "CHUNK_ROWS", n)
+    whole = scorer.predict_columns(columns)
+    assert chunked.keys() == whole.keys()
+    for name, values in whole.items():
+        np.testing.assert_array_equal(chunked[name], values, err_msg=name)
+    assert len(whole["kept"]) < n if handle_invalid == "skip" else len(whole["kept"]) == n
+
+
 # ---- serve's HttpConnection and Batcher in this process: one wake-up, one model call ---------
 
 class CountingScorer:

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 PIPELINE_FILE = "pipeline.json"
 STRING_TYPES = frozenset({"string", "str", "varchar", "char"})
+MANY_ROWS = 16  # from this many rows, vectorized checks beat a Python loop
+# A large input is scored this many rows at a time: each stage's arrays stay small enough for
+# the CPU's cache (measured at 1M rows: +3% median, +20% best of 5, and far less memory held for
+# the intermediate columns). Every stage computes a
+# row alike whatever rows share the call, so the results are the same bits; the row a
+# ScoringError names is the first bad one of the first chunk holding one.
+CHUNK_ROWS = 32_768
 
 
 @dataclass
@@ -58,6 +65,13 @@ class CompiledPipeline:
             ScoringError: a missing column, a value of the wrong type, or a row Spark would reject.
         """
         frame = self._frame(columns)
+        if len(frame.kept) <= CHUNK_ROWS:
+            return self._scored(frame)
+        parts = [self._scored(_rows(frame, start, start + CHUNK_ROWS))
+                 for start in range(0, len(frame.kept), CHUNK_ROWS)]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def _scored(self, frame: Frame) -> dict[str, np.ndarray]:
         with np.errstate(all="ignore"):  # inf and NaN follow IEEE rules, as in the JVM
             for stage in self.stages:
                 stage.apply(frame)
@@ -75,15 +89,23 @@ class CompiledPipeline:
         """
         import pandas as pd
 
-        missing = [c for c in self.inputs if c not in df.columns]
-        if missing:
-            raise ScoringError(missing[0], None, "missing input column")
-        out = self.predict_columns({c: df[c].to_numpy() for c in self.inputs})
+        out = self.predict_frame(df)
         result: dict[str, Any] = {"prediction": out["prediction"]}
         for name in ("probability", "rawPrediction"):
             if name in out:
                 result[name] = list(out[name].tolist())
         return pd.DataFrame(result, index=df.index[out["kept"]])
+
+    def predict_frame(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """predict_columns on a DataFrame's columns (views, no copy)."""
+        try:
+            columns = {c: df[c].to_numpy() for c in self.inputs}
+        except KeyError:
+            missing = [c for c in self.inputs if c not in df.columns]
+            if not missing:
+                raise
+            raise ScoringError(missing[0], None, "missing input column") from None
+        return self.predict_columns(columns)
 
     def _frame(self, columns: dict[str, np.ndarray | Sequence[Any]]) -> Frame:
         cols = {}
@@ -118,12 +140,22 @@ class CompiledPipeline:
                    doc["probability_col"], doc["class_names"])
 
 
+def _rows(frame: Frame, start: int, stop: int) -> Frame:
+    """Rows ``start:stop`` of a frame of input columns (views, nothing copied)."""
+    return Frame({name: Column(col.values[start:stop],
+                               None if col.null is None else col.null[start:stop])
+                  for name, col in frame.columns.items()}, frame.kept[start:stop])
+
+
 def _input_column(name: str, sql_type: str, values: np.ndarray | Sequence[Any]) -> Column:
     """Strings as objects, None being NULL; numbers (ints too) as float64 with a NULL mask."""
     if sql_type.lower() in STRING_TYPES:
         strings = np.asarray(values, dtype=object)
-        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in strings],
-                           dtype=bool)
+        if len(strings) < MANY_ROWS:  # a request's few rows: a loop costs less than two calls
+            missing = np.array([v is None or (isinstance(v, float) and v != v)
+                                for v in strings], dtype=bool)
+        else:  # elementwise in numpy's C loop: None, and NaN (the one value unequal to itself)
+            missing = (strings == None) | (strings != strings)  # noqa: E711
         return Column(strings, missing if missing.any() else None)
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
         return Column(cast_numeric(values.astype(np.float64), sql_type.lower()))

@@ -31,9 +31,9 @@ class CompiledPyfuncModel:
         per row, when the classifier has one) and label (the class name, when names are known).
         """
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if not (params or {}).get(PROBABILITIES_PARAM):  # no DataFrame, no list per row
+            return self.pipeline.predict_frame(frame)["prediction"]
         scored = self.pipeline.predict_pandas(frame)
-        if not (params or {}).get(PROBABILITIES_PARAM):
-            return scored["prediction"].to_numpy()
         out = scored.drop(columns=["rawPrediction"])
         names = self.pipeline.class_names
         if names:

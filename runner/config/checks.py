@@ -178,7 +178,9 @@ def check_serving(serving: Any) -> None:
              ("header_timeout", serving.header_timeout > 0, "> 0 (seconds)"),
              ("body_timeout", serving.body_timeout > 0, "> 0 (seconds)"),
              ("idle_timeout", serving.idle_timeout > 0, "> 0 (seconds)"),
-             ("max_connections", serving.max_connections >= 1, ">= 1")]
+             ("max_connections", serving.max_connections >= 1, ">= 1"),
+             ("reload_interval", serving.reload_interval >= 0, ">= 0 (seconds; 0: never)"),
+             ("shutdown_timeout", serving.shutdown_timeout >= 0, ">= 0 (seconds)")]
     for key, ok, valid in rules:
         if not ok:
             raise RunnerError(f"serving.{key}={getattr(serving, key)} is out of range: it must "

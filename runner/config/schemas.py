@@ -138,6 +138,10 @@ class ServingConfig:
     idle_timeout: float = 60.0
     max_connections: int = 1000  # per worker; beyond it a new connection gets 503 and is closed
     access_log: bool = False  # one line per request on stderr
+    # seconds between looks at the registry for the alias served (or the champion); 0: never
+    reload_interval: float = 5.0
+    # seconds SIGTERM waits for the requests already received to be answered
+    shutdown_timeout: float = 25.0
 
 
 @dataclass

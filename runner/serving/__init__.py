@@ -11,6 +11,9 @@ The modules, from the wire inwards:
   (JSON, CSV, Parquet bodies), ``columns`` (typed against the model's inputs), ``responses``
   (answers and MLflow's error shape), ``model`` (``ModelInfo``, the ``Scorer`` protocol).
 - ``scorers``: the compiled numpy scorer and the Spark fallback, and the choice between them.
+- operations: ``reload`` (follows the served alias: a new version loaded, checked against its
+  input example and swapped in between requests), ``metrics`` (``GET /metrics``, counted in
+  memory shared by the workers); SIGTERM drains (``workers.drain``).
 """
 
 from runner.serving.app import App, load_app

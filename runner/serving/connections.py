@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from runner.serving import responses
-from runner.serving.app import App
+from runner.serving.app import App, Loaded
 from runner.serving.batching import Batcher
 from runner.serving.http import MAX_HEAD_BYTES, HttpError, Request, encode, parse_head
 from runner.serving.responses import Response
@@ -54,6 +54,7 @@ class Connections:
     def __init__(self, limits: Limits, loop: asyncio.AbstractEventLoop) -> None:
         self.limits, self.loop = limits, loop
         self.open: set[HttpConnection] = set()
+        self.draining = False
         shortest = min(limits.header_timeout, limits.body_timeout, limits.idle_timeout)
         self.tick = min(1.0, max(0.02, shortest / 4))
         self.timer = loop.call_later(self.tick, self.sweep)
@@ -67,6 +68,13 @@ class Connections:
     def close(self) -> None:
         self.timer.cancel()
 
+    def drain(self) -> None:
+        """Shutting down: close the idle connections; the others close once every request
+        they hold is answered (``HttpConnection.drained``)."""
+        self.draining = True
+        for connection in list(self.open):
+            connection.drained()
+
 
 def protocol_factory(app: App, limits: Limits, loop: asyncio.AbstractEventLoop
                      ) -> tuple[Callable[[], HttpConnection], Connections]:
@@ -74,6 +82,7 @@ def protocol_factory(app: App, limits: Limits, loop: asyncio.AbstractEventLoop
 
     The compiled scorer is batched on the loop; the Spark scorer runs on the App's executor."""
     batcher = None if app.executor is not None else Batcher(app.score_together, loop)
+    app.metrics.set("open", 0)
     connections = Connections(limits, loop)
     return lambda: HttpConnection(app, connections, batcher), connections
 
@@ -93,6 +102,7 @@ class HttpConnection(asyncio.Protocol):
                  ) -> None:
         self.app, self.connections, self.batcher = app, connections, batcher
         self.executor = app.executor
+        self.metrics = app.metrics
         self.limits = connections.limits
         self.max_body = self.limits.max_body
         self.loop = connections.loop
@@ -116,10 +126,12 @@ class HttpConnection(asyncio.Protocol):
             transport.write(encode(answer, keep_alive=False))  # type: ignore[attr-defined]
             transport.close()
             self.rejected = True
+            self.metrics.answered(answer.status, None)
             return
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(WRITE_HIGH_WATER)
         self.connections.open.add(self)
+        self.metrics.set("open", len(self.connections.open))
         if self.limits.access_log:
             peer = transport.get_extra_info("peername")
             self.client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -127,6 +139,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = self.closing = None
         self.connections.open.discard(self)
+        self.metrics.set("open", len(self.connections.open))
 
     def data_received(self, data: bytes) -> None:
         if self.rejected:
@@ -157,8 +170,8 @@ class HttpConnection(asyncio.Protocol):
                 return
             if request is None:
                 break
-            if self.limits.access_log:
-                request.started = time.perf_counter()
+            request.started = time.perf_counter()
+            self.metrics.received()
             scoring_call = request.path == "/invocations" and request.method == "POST"
             if scoring_call and self.executor is not None:
                 self._answer_later(request)
@@ -168,7 +181,10 @@ class HttpConnection(asyncio.Protocol):
                 self._send(request, self._answer(request))
         if self.transport is None:
             return
-        if self.busy or self.writing_paused:
+        if self.connections.draining and not self.busy and not self.buf:
+            self.transport.close()  # shutting down: its last answer is written, close it
+            self._closing(self.transport)
+        elif self.busy or self.writing_paused:
             if len(self.buf) > READ_AHEAD_BYTES:
                 self._pause_reading()
         elif self.reading_paused:  # all complete requests answered: at most one partial left
@@ -228,27 +244,42 @@ class HttpConnection(asyncio.Protocol):
         self.waiting, self.deadline = "answer", float("inf")
         return request
 
-    def _answer(self, request: Request) -> Response:
+    def drained(self) -> None:
+        """Shutting down: an idle connection is closed now, a busy one after its answers."""
+        if self.transport is not None and not self.busy and not self.buf:
+            self.transport.close()
+            self._closing(self.transport)
+
+    def abort(self) -> None:
+        """Shutting down past the timeout: cut the connection, answered or not."""
+        for transport in (self.transport, self.closing):
+            if transport is not None:
+                transport.abort()
+
+    def _answer(self, request: Request, loaded: Loaded | None = None) -> Response:
         return self.app.handle(request.method, request.path, request.query,
-                               request.content_type, request.body)
+                               request.content_type, request.body, loaded)
 
     def _answer_later(self, request: Request) -> None:
         self.busy = True
-        future = self.loop.run_in_executor(self.executor, self._answer, request)
-        future.add_done_callback(lambda fut: self.finish(request, fut.result()))
+        loaded = self.app.current
+        future = self.loop.run_in_executor(self.executor, self._answer, request, loaded)
+        future.add_done_callback(lambda fut: self.finish(request, fut.result(), loaded))
 
     def _score_together(self, request: Request, batcher: Batcher) -> None:
-        prepared = self.app.prepare(request.query, request.content_type, request.body)
+        loaded = self.app.current  # the version that checks this request also scores it
+        prepared = self.app.prepare(request.query, request.content_type, request.body, loaded)
         if isinstance(prepared, Response):  # the client's mistake: answered at once
-            self._send(request, prepared)
+            self._send(request, prepared, loaded)
         else:
             self.busy = True
-            batcher.add(prepared, lambda response: self.finish(request, response))
+            batcher.add(prepared, loaded,
+                        lambda response: self.finish(request, response, loaded))
 
-    def finish(self, request: Request, response: Response) -> None:
+    def finish(self, request: Request, response: Response, loaded: Loaded) -> None:
         """Send the answer to the request in flight, then go on with those buffered behind it."""
         self.busy = False
-        self._send(request, response)
+        self._send(request, response, loaded)
         self._process()
 
     def _reject(self, response: Response) -> None:
@@ -258,6 +289,7 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         transport, self.transport = self.transport, None
         transport.write(encode(response, keep_alive=False))
+        self.metrics.answered(response.status, None)
         self._log("-", "-", response.status, len(response.body), None)
         self.rejected = True
         self.buf.clear()
@@ -271,11 +303,14 @@ class HttpConnection(asyncio.Protocol):
         self.transport, self.closing = None, transport
         self.waiting, self.deadline = "close", self.loop.time() + self.limits.idle_timeout
 
-    def _send(self, request: Request, response: Response) -> None:
+    def _send(self, request: Request, response: Response, loaded: Loaded | None = None) -> None:
         if self.transport is None:
             return
-        keep_alive = request.keep_alive
-        self.transport.write(encode(response, keep_alive, request.method == "HEAD"))
+        # shutting down: keep-alive only while the client has sent more (answered before closing)
+        keep_alive = request.keep_alive and (not self.connections.draining or bool(self.buf))
+        header = (loaded or self.app.current).header
+        self.transport.write(encode(response, keep_alive, request.method == "HEAD", header))
+        self.metrics.answered(response.status, time.perf_counter() - request.started)
         if self.limits.access_log:
             self._log(request.method, request.path, response.status, len(response.body),
                       request.started)

@@ -39,13 +39,15 @@ class Request:
     started: float = 0.0  # perf_counter when complete, for the access log
 
 
-def encode(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
+def encode(response: Response, keep_alive: bool, head_only: bool = False,
+           extra: bytes = b"") -> bytes:
+    """The response on the wire; ``extra``: more header lines, each ending in CRLF."""
     reason = REASONS.get(response.status, "")
     connection = "keep-alive" if keep_alive else "close"
     head = (f"HTTP/1.1 {response.status} {reason}\r\nContent-Type: {response.content_type}\r\n"
             f"Content-Length: {len(response.body)}\r\nConnection: {connection}\r\n"
-            "Server: runner\r\n\r\n")
-    return head.encode("latin-1") + (b"" if head_only else response.body)
+            "Server: runner\r\n")
+    return head.encode("latin-1") + extra + b"\r\n" + (b"" if head_only else response.body)
 
 
 def parse_head(buf: bytearray, end: int, max_body: int) -> tuple[Request, int]:

@@ -41,9 +41,11 @@ from runner.tracking.read import (
 from runner.tracking.resolve import (
     CHAMPION_ALIAS,
     ResolvedModel,
+    aliased_version,
     find_model,
     load_spark_model,
     local_model_dir,
+    may_move,
     resolve_model,
 )
 from runner.tracking.runs import (
@@ -97,6 +99,7 @@ __all__ = [
     "LoggedModel",
     "LoggedRun",
     "ResolvedModel",
+    "aliased_version",
     "check_store",
     "child_runs",
     "configure",
@@ -119,6 +122,7 @@ __all__ = [
     "log_run_text",
     "log_to_run",
     "mark_failed",
+    "may_move",
     "model_flavors",
     "model_inputs",
     "promote",

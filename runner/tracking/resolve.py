@@ -77,6 +77,33 @@ def find_model(model_uri: str | None, registered_name: str | None,
     return ResolvedModel(uri, found.local_path, found.name, found.version, run_id, found.alias)
 
 
+def may_move(model_uri: str | None) -> bool:
+    """Whether the version ``model_uri`` names can change while served: an alias
+    (``models:/<name>@<alias>``), ``models:/<name>/latest``, or None (the champion, else the
+    latest version). A version number, a run's model or a directory never moves."""
+    if model_uri is None:
+        return True
+    if not model_uri.startswith("models:/"):
+        return False
+    name = model_uri[len("models:/"):]
+    return "@" in name or name.endswith("/latest")
+
+
+def aliased_version(model_uri: str | None, registered_name: str | None,
+                    store_uri: str | None) -> tuple[str, str] | None:
+    """(name, version) that ``model_uri`` resolves to in the store now, nothing downloaded.
+
+    Read from a local sqlite store without MLflow when it can be (``registry_sqlite``), else
+    asked of MLflow's registry; raises RunnerError as ``resolve_model`` does."""
+    found = registry_sqlite.find(connect.resolve_uri(store_uri), model_uri, registered_name,
+                                 CHAMPION_ALIAS)
+    if found is not None and found.name and found.version:
+        return found.name, found.version
+    connect.use_store(store_uri)
+    name, version, _ = _registry_version(model_uri, registered_name)
+    return (name, version) if name and version else None
+
+
 def local_model_dir(model_uri: str | None) -> str | None:
     """The directory of a model URI that is a local path (or file:) holding an MLmodel."""
     if not model_uri:

@@ -410,11 +410,13 @@ def test_the_access_log_has_one_line_per_request(strict: Server) -> None:
 class Serving:
     port, workers, max_body_bytes, max_connections = 5001, 1, 1024, 10
     header_timeout = body_timeout = idle_timeout = 1.0
+    reload_interval, shutdown_timeout = 5.0, 25.0
 
 
 @pytest.mark.parametrize(("key", "value"), [
     ("port", 70000), ("port", -1), ("workers", 0), ("max_body_bytes", 0), ("max_body_bytes", -5),
     ("header_timeout", 0), ("body_timeout", -1.0), ("idle_timeout", 0.0), ("max_connections", 0),
+    ("reload_interval", -1.0), ("shutdown_timeout", -0.5),
 ])
 def test_serving_keys_out_of_range_are_refused_naming_the_key(key: str, value: float) -> None:
     serving = Serving()
