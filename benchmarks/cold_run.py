@@ -21,7 +21,6 @@ event log) beside the rounds' totals.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -94,7 +93,6 @@ FLOOR_SCRIPT = textwrap.dedent(
     get_session(cfg.spark, sys.argv[1]).range(1).count()
     """
 )
-PROFILE_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile_run.py")
 
 
 def _timed(cmd: list[str], cwd: str, env: dict[str, str]) -> float:
@@ -174,25 +172,10 @@ def main() -> None:
 
 
 def _profile(work: str, base: dict[str, str]) -> str:
-    """One runner run under profile_run.py with Spark's event log on: the table."""
-    from profile_run import table
+    """One more runner run, under profile_run.py: where its wall time went."""
+    from profile_run import profiled
 
-    with tempfile.TemporaryDirectory() as tmp:
-        conf_dir, events = os.path.join(tmp, "conf"), os.path.join(tmp, "events")
-        os.makedirs(conf_dir)
-        os.makedirs(events)
-        with open(os.path.join(conf_dir, "spark-defaults.conf"), "w") as fh:
-            fh.write(f"spark.eventLog.enabled true\nspark.eventLog.dir file://{events}\n"
-                     "spark.eventLog.compress false\nspark.eventLog.rolling.enabled false\n")
-        out = os.path.join(tmp, "spans.json")
-        env = {**base, "SPARK_CONF_DIR": conf_dir}
-        started = time.time()
-        wall = _timed([sys.executable, PROFILE_CHILD, out], work, env)
-        with open(out) as fh:
-            record = json.load(fh)
-        logs = [os.path.join(folder, name) for folder, _, names in os.walk(events)
-                for name in names if not name.startswith(".")]
-        return table(record, logs, started, wall)
+    return profiled(work, base, [], "one cold run")[0]
 
 
 if __name__ == "__main__":

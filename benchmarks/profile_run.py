@@ -54,6 +54,7 @@ SPANS: dict[str, dict[str, str]] = {
     "runner.spark.model_files": {"write_model": "Spark model write"},
     "runner.tracking.models": {"register": "registration"},
     "runner.tracking.runs": {"run": "MLflow run (open)"},
+    "runner.sweep.trials": {"run": "sweep trial"},
 }
 # Every public method of these classes is one ``mlflow: <method>`` span: every store write and
 # read of a run goes through them
@@ -187,12 +188,14 @@ def _site(site: str) -> str:
     return f"{verb} at {os.path.basename(where)}" if where else site
 
 
-def table(record: dict[str, Any], logs: list[str], origin: float, wall: float) -> str:
+def table(record: dict[str, Any], logs: list[str], origin: float, wall: float,
+          what: str = "one cold run") -> str:
     """Where the run's wall time went, as text: phases, imports, MLflow calls, Spark jobs."""
     spans_ = record["spans"]
     runner_spans = [s for s in spans_ if s["group"] == "runner"]
-    lines = [f"profile of one cold run ({wall:.1f} s wall, existing store); seconds from the "
-             "process start", f"{'phase':<46}{'thread':<14}{'from':>7}{'to':>7}{'seconds':>9}"]
+    lines = [f"profile of {what} ({wall:.1f} s wall, existing store); seconds from the process "
+             "start; a phase called more than once: its calls' sum",
+             f"{'phase':<46}{'thread':<14}{'from':>7}{'to':>7}{'seconds':>9}"]
 
     def row(name: str, thread: str, start: float, end: float, seconds: float | None = None,
             calls: int = 1) -> None:
@@ -225,6 +228,37 @@ def table(record: dict[str, Any], logs: list[str], origin: float, wall: float) -
     lines += _imports(spans_, origin) + _client(spans_) + _jobs(logs, runner_spans, origin)
     if record["missing"]:
         lines.append("not found (renamed?): " + ", ".join(record["missing"]))
+    return "\n".join(lines)
+
+
+def per_trial(record: dict[str, Any]) -> str:
+    """A sweep's warm trials (all but the first two, which wait for the JVM and the data):
+    medians of a trial's wall time, its fit, its MLflow client calls, and the rest."""
+    import statistics
+
+    spans_ = record["spans"]
+    trials = sorted((s for s in spans_ if s["name"] == "sweep trial"), key=lambda s: s["start"])
+    rows: dict[str, list[float]] = {"trial": [], "fit (Spark)": [], "MLflow client calls": [],
+                                    "evaluation": [], "the rest (prepare, waits, ...)": []}
+    for trial in trials[2:]:
+        inside = [s for s in spans_ if trial["start"] <= s["start"] and s["end"] <= trial["end"]]
+        mine = [s for s in inside if s["thread"] == trial["thread"] or s["group"] == "runner"]
+        # a trial's own spans: its thread's, and its Spark work (fit, evaluation) in the pool;
+        # with n_jobs=2 the other trial's pool work may overlap: medians keep that small
+        fit = sum(s["end"] - s["start"] for s in mine if s["name"] == "fit (Spark)")
+        evaluation = sum(s["end"] - s["start"] for s in mine if s["name"] == "evaluation")
+        client = sum(s["end"] - s["start"] for s in inside if s["group"] == "mlflow"
+                     and not s["nested"] and s["thread"] == trial["thread"])
+        total = trial["end"] - trial["start"]
+        for key, value in (("trial", total), ("fit (Spark)", fit),
+                           ("MLflow client calls", client), ("evaluation", evaluation),
+                           ("the rest (prepare, waits, ...)", total - fit - client - evaluation)):
+            rows[key].append(value)
+    if not rows["trial"]:
+        return "fewer than 3 trials: no warm trial to profile"
+    lines = [f"warm trials ({len(rows['trial'])}), medians in seconds; the rest is a trial's own "
+             "time outside the fit, evaluation and MLflow calls"]
+    lines += [f"  {key:<40}{statistics.median(v):>8.3f}" for key, v in rows.items()]
     return "\n".join(lines)
 
 
@@ -261,6 +295,34 @@ def _jobs(logs: list[str], runner_spans: list[dict[str, Any]], origin: float) ->
         out.append(f"  {j['id']:<6}{j['start'] - origin:>7.2f}{j['end'] - j['start']:>9.2f}  "
                    f"{_phase_of(j['start'], runner_spans)[:31]:<32}{_site(j['site'])[:60]}")
     return out
+
+
+def profiled(work: str, env: dict[str, str], args: list[str], what: str) -> tuple[str, dict]:
+    """Run ``runner args`` in ``work`` under this module with Spark's event log on (the parent's
+    side): the profile table, and the spans as recorded."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        conf_dir, events = os.path.join(tmp, "conf"), os.path.join(tmp, "events")
+        os.makedirs(conf_dir)
+        os.makedirs(events)
+        with open(os.path.join(conf_dir, "spark-defaults.conf"), "w") as fh:
+            fh.write(f"spark.eventLog.enabled true\nspark.eventLog.dir file://{events}\n"
+                     "spark.eventLog.compress false\nspark.eventLog.rolling.enabled false\n")
+        out = os.path.join(tmp, "spans.json")
+        started = time.time()
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), out, *args], cwd=work,
+                              env={**env, "SPARK_CONF_DIR": conf_dir}, capture_output=True,
+                              text=True, check=False)
+        wall = time.time() - started
+        if proc.returncode != 0:
+            sys.exit(f"profiled runner failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        with open(out) as fh:
+            record = json.load(fh)
+        logs = [os.path.join(folder, name) for folder, _, names in os.walk(events)
+                for name in names if not name.startswith(".")]
+        return table(record, logs, started, wall, what), record
 
 
 def main() -> None:
