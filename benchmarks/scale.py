@@ -11,6 +11,12 @@ Overhead is runner's extra time over plain; rows/s is N over runner's time.
 
     python benchmarks/scale.py                        # N = 1e5, 1e6
     python benchmarks/scale.py --sizes 1e5,1e6,1e7    # 1e7 takes minutes per side on 2 cores
+
+``--inference 54000,1e6,1e7`` times instead what comes before the first fit on a CSV of N
+penguin-like rows (one file, generated once into --data-dir), in a fresh process per N: runner's
+schema inference (pandas, no JVM; pandas' own import apart) and, once the Spark session is up,
+the reading, profiling (checks, classes, digest) and split of the data (``--no-profile``: the
+inference alone, for the large sizes).
 """
 
 from __future__ import annotations
@@ -70,6 +76,33 @@ PLAIN = textwrap.dedent(
     t3 = time.perf_counter()
     print(json.dumps({"accuracy": accuracy, "start": t1 - t0, "fit": t2 - t1,
                       "evaluate": t3 - t2}))
+    """
+)
+
+
+INFER = textwrap.dedent(
+    """
+    import json, sys, time
+    from hydra import compose, initialize_config_module
+    from runner.config import register_configs
+
+    register_configs()
+    with initialize_config_module(version_base="1.3", config_module="runner.conf"):
+        cfg = compose(config_name="config", overrides=[f"data.path={sys.argv[1]}"])
+    t0 = time.perf_counter()
+    import pandas  # noqa: F401  - its import is not inference
+    t1 = time.perf_counter()
+    from runner.data import dataset, schema
+    columns = schema.schema_of(cfg.data)
+    t2 = time.perf_counter()
+    out = {"pandas import": t1 - t0, "inference": t2 - t1, "columns": len(columns)}
+    if sys.argv[2] == "profile":
+        from runner.spark import get_session
+        session = get_session(cfg.spark, sys.argv[1])
+        t3 = time.perf_counter()
+        data = dataset.load(session, cfg.data)
+        out.update({"read, profile, split": time.perf_counter() - t3, "rows": data.rows})
+    print(json.dumps(out))
     """
 )
 
@@ -158,6 +191,38 @@ def phases(rows: list[tuple[int, Timing, Timing]]) -> str:
                      for n, ours, theirs in rows)
 
 
+def write_csv(n: int, data_root: Path) -> Path:
+    """``n`` penguin-like rows as one CSV file, written once and kept."""
+    path = data_root / f"penguins-{n}.csv"
+    if path.exists():
+        return path
+    say(f"generating {n:,} rows -> {path}")
+    data_root.mkdir(parents=True, exist_ok=True)
+    species, missing = gen_data.fit(gen_data.real_penguins())
+    partial = path.with_suffix(".partial")
+    for index, start in enumerate(range(0, n, gen_data.CHUNK)):
+        frame = gen_data.chunk(min(gen_data.CHUNK, n - start), species, missing,
+                               gen_data.np.random.default_rng([42, index]))
+        frame.to_csv(partial, mode="a" if index else "w", header=not index, index=False)
+    partial.rename(path)
+    return path
+
+
+def inference(sizes: list[int], data_root: Path, profile: bool) -> str:
+    """Seconds of schema inference (and reading, profiling, split) per N, a process each."""
+    lines = [f"{'N':>12}{'CSV MB':>8}{'pandas import':>15}{'inference':>11}"
+             f"{'read, profile, split':>22}"]
+    for n in sizes:
+        path = write_csv(n, data_root)
+        mode = "profile" if profile and n <= 1_000_000 else "infer"
+        _, out = _run([sys.executable, "-c", INFER, str(path), mode], data_root)
+        got = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
+        spark_s = f"{got['read, profile, split']:>22.2f}" if "rows" in got else f"{'-':>22}"
+        lines.append(f"{n:>12,}{path.stat().st_size / 2**20:>8.0f}{got['pandas import']:>15.2f}"
+                     f"{got['inference']:>11.2f}{spark_s}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e5,1e6", help="comma-separated N (1e7 allowed)")
@@ -168,7 +233,17 @@ def main() -> None:
     parser.add_argument("--runner-override", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for runner, e.g. the JIT: "
                              "'++spark.conf={spark.driver.extraJavaOptions: \"\"}'")
+    parser.add_argument("--inference", metavar="SIZES",
+                        help="time schema inference and profiling on CSVs of these sizes instead")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="with --inference: the inference alone (no JVM)")
     args = parser.parse_args()
+    if args.inference:
+        sizes = [int(float(s)) for s in args.inference.split(",")]
+        print(f"Before the first fit, on a CSV of N rows, {os.cpu_count()} cores (seconds; "
+              "read, profile, split up to 1e6 rows)")
+        print(inference(sizes, args.data_dir, not args.no_profile))
+        return
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     rows = [(n, *measure(n, args.data_dir, args.repeat, args.runner_override)) for n in sizes]
     print(f"Training time, runner vs a plain PySpark script, local[*] on {os.cpu_count()} cores"

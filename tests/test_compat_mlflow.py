@@ -136,3 +136,26 @@ def test_runners_own_artifact_reads_show_no_progress_bar(
         assert os.environ[switch] == "false"
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def test_a_logged_config_in_a_local_store_is_read_in_place(tmp_path: Path) -> None:
+    """Promotion reads a run's config.yaml where a local artifact store keeps it, with no
+    download; a store it cannot see into (a server's) is downloaded from as before."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uris.sqlite_uri(str(tmp_path / "mlflow.db")))
+    try:
+        experiment = mlflow.create_experiment("in-place", (tmp_path / "a b").as_uri())
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_text("data:\n  split: {seed: 3}\n", "config.yaml")
+        where = run.info.artifact_uri
+        assert read._local_artifact(where, "config.yaml") == str(tmp_path / "a b" / run.info.run_id
+                                                                 / "artifacts" / "config.yaml")
+        assert read._local_artifact("mlflow-artifacts:/1/x/artifacts", "config.yaml") is None
+        assert read._local_artifact(where, "overrides.yaml") is None  # not logged
+        expected = {"data": {"split": {"seed": 3}}}
+        assert read.run_config(run.info.run_id, where) == expected
+        assert read.run_config(run.info.run_id, "mlflow-artifacts:/elsewhere") == expected
+    finally:
+        mlflow.set_tracking_uri(previous)

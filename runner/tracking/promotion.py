@@ -30,7 +30,7 @@ def promote(
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient()
+    client = _RunsReadOnce(MlflowClient())
     try:
         champion = client.get_model_version_by_alias(name, resolve.CHAMPION_ALIAS)
     except MlflowException:
@@ -54,6 +54,23 @@ def promote(
     return alias
 
 
+class _RunsReadOnce:
+    """An MlflowClient whose ``get_run`` asks the store once per run: a promotion reads the
+    champion's run for its status, its lineage and its metric."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._runs: dict[str, Any] = {}
+
+    def get_run(self, run_id: str) -> Any:
+        if run_id not in self._runs:
+            self._runs[run_id] = self._client.get_run(run_id)
+        return self._runs[run_id]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 def lineage(client: Any, run_id: str | None) -> dict[str, str]:
     """What a run was trained on, as promotion compares it: the digest of its logged data set
     (absent with ``tracking.log_datasets=false``) and its split (``data.split`` of its logged
@@ -70,7 +87,8 @@ def lineage(client: Any, run_id: str | None) -> dict[str, str]:
     digests = sorted({i.dataset.digest for i in (run.inputs.dataset_inputs if run.inputs else [])})
     if digests:
         found["data digest"] = ",".join(digests)
-    split = (read.run_config(run_id).get("data") or {}).get("split") or {}
+    config = read.run_config(run_id, run.info.artifact_uri)
+    split = (config.get("data") or {}).get("split") or {}
     if split:  # else a run logged outside runner: its params may still say the seed
         found["split"] = " ".join(f"{k}={split[k]}" for k in sorted(split))
     elif "data.split.seed" in run.data.params:

@@ -48,15 +48,21 @@ def fetch_run(run_id: str) -> LoggedRun:
     )
 
 
-def run_config(run_id: str | None) -> dict[str, Any]:
+def run_config(run_id: str | None, artifact_uri: str | None = None) -> dict[str, Any]:
     """A run's logged config (``config.yaml``) as plain data; empty when the run or config is
-    absent (a model logged outside runner)."""
+    absent (a model logged outside runner). ``artifact_uri``: the run's, when the caller has
+    read the run: a local one is read in place, with no download."""
     import yaml
 
     if not run_id:
         return {}
     try:
-        config = yaml.safe_load(_load_text(run_id, runs.CONFIG_ARTIFACT))
+        local = _local_artifact(artifact_uri, runs.CONFIG_ARTIFACT)
+        if local is not None:
+            with open(local, encoding="utf-8") as f:
+                config = yaml.safe_load(f)
+        else:
+            config = yaml.safe_load(_load_text(run_id, runs.CONFIG_ARTIFACT))
     except Exception:  # a model logged outside runner has no config: what it gives is optional
         return {}
     return config if isinstance(config, dict) else {}
@@ -65,6 +71,20 @@ def run_config(run_id: str | None) -> dict[str, Any]:
 def run_class_names(run_id: str | None) -> list[str]:
     """``data.class_names`` from a run's logged config; empty when the run or config is absent."""
     return [str(c) for c in (run_config(run_id).get("data") or {}).get("class_names") or []]
+
+
+def _local_artifact(artifact_uri: str | None, artifact: str) -> str | None:
+    """The file of a run's artifact in a local artifact store (``file://`` or a plain path),
+    when it is there; None otherwise (a server's store: MLflow downloads it)."""
+    from urllib.parse import unquote, urlparse
+
+    if not artifact_uri:
+        return None
+    parts = urlparse(artifact_uri)
+    if parts.scheme not in ("", "file") or parts.netloc not in ("", "localhost"):
+        return None
+    path = os.path.join(unquote(parts.path), artifact)
+    return path if os.path.isfile(path) else None
 
 
 def _load_text(run_id: str, artifact: str) -> str:

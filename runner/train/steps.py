@@ -74,10 +74,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Fitted:
-    """The fitted PipelineModel and the fit's wall seconds (``train_seconds``)."""
+    """The fitted PipelineModel and the fit's wall seconds (``train_seconds``); the model's
+    input example when it was taken during the fit."""
 
     model: Any
     seconds: float
+    example: Any = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def run(cfg: DictConfig, overrides: list[str], extra_tags: dict[str, str] | None
         prepared = prepare(cfg, context, progress)
         tags = {**prepared.tags, **(extra_tags or {})}
         with tracking.run(prepared.cfg.tracking.run_name, tags) as run_id:
-            fitted = fit(prepared, context, overrides, progress)
+            fitted = fit(prepared, context, overrides, progress, example=True)
             evaluated = evaluate_and_log(prepared, context, fitted, progress, with_model=True)
         # Registered, and aliased, only now that the run has ended FINISHED with all logged.
         logged = evaluated.logged
@@ -149,17 +151,21 @@ def prepare(cfg: DictConfig, context: RunContext, progress: Progress) -> Prepare
     return Prepared(cfg, spec, session, dataset, pipeline, params, config_yaml, tags, uri)
 
 
-def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress: Progress
-        ) -> Fitted:
+def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress: Progress,
+        example: bool = False) -> Fitted:
     """Fit in a Spark thread (feature stages reused from ``context``) while this one logs the
-    run's inputs: config, overrides, params, dataset. Inside the active MLflow run."""
+    run's inputs: config, overrides, params, dataset. Inside the active MLflow run.
+
+    ``example``: also take the model's input example meanwhile (a run that logs its model):
+    its small Spark job then runs beside the fit's, not after it on the way to the model."""
     p = prepared
     fitting_ = context.pool.submit(spark.in_thread(p.session, _timed_fit), context, p.pipeline,
                                    p.dataset.train, p.cfg, p.dataset.train_rows)
     _log_inputs(p.cfg, p.spec, p.config_yaml, overrides, p.params, p.dataset)
+    sample = publish.input_example(p.cfg, p.spec, p.dataset) if example else None
     fitted = fitting_.result()
     progress.step("pipeline fitted")
-    return fitted
+    return Fitted(fitted.model, fitted.seconds, sample)
 
 
 def evaluate_and_log(prepared: Prepared, context: RunContext, fitted: Fitted,
@@ -171,7 +177,8 @@ def evaluate_and_log(prepared: Prepared, context: RunContext, fitted: Fitted,
                                   cfg, spec, fitted.model, dataset)
     logged = None
     if with_model:
-        example = publish.input_example(cfg, spec, dataset)
+        example = (fitted.example if fitted.example is not None
+                   else publish.input_example(cfg, spec, dataset))
         logged = publish.log_fitted_model(cfg, spec, fitted.model, example)
     metrics, train_metrics = evaluation.log_evaluation(cfg, *scoring.result(), fitted.seconds)
     progress.step("evaluated" + (" and model logged" if logged else ""))
