@@ -233,32 +233,30 @@ def table(record: dict[str, Any], logs: list[str], origin: float, wall: float,
 
 def per_trial(record: dict[str, Any]) -> str:
     """A sweep's warm trials (all but the first two, which wait for the JVM and the data):
-    medians of a trial's wall time, its fit, its MLflow client calls, and the rest."""
+    medians of a trial's wall time, its wait for its fit, its MLflow client calls, the rest.
+
+    Counted on the trial's own thread: with n_jobs=2 the Spark pool serves both trials at once,
+    so a pool span inside a trial's window may be the other trial's."""
     import statistics
 
     spans_ = record["spans"]
     trials = sorted((s for s in spans_ if s["name"] == "sweep trial"), key=lambda s: s["start"])
-    rows: dict[str, list[float]] = {"trial": [], "fit (Spark)": [], "MLflow client calls": [],
-                                    "evaluation": [], "the rest (prepare, waits, ...)": []}
+    rows: dict[str, list[float]] = {"trial": [], "fit (its wait for the fit)": [],
+                                    "MLflow client calls": [],
+                                    "the rest (prepare, evaluation, figure, ...)": []}
     for trial in trials[2:]:
-        inside = [s for s in spans_ if trial["start"] <= s["start"] and s["end"] <= trial["end"]]
-        mine = [s for s in inside if s["thread"] == trial["thread"] or s["group"] == "runner"]
-        # a trial's own spans: its thread's, and its Spark work (fit, evaluation) in the pool;
-        # with n_jobs=2 the other trial's pool work may overlap: medians keep that small
-        fit = sum(s["end"] - s["start"] for s in mine if s["name"] == "fit (Spark)")
-        evaluation = sum(s["end"] - s["start"] for s in mine if s["name"] == "evaluation")
-        client = sum(s["end"] - s["start"] for s in inside if s["group"] == "mlflow"
-                     and not s["nested"] and s["thread"] == trial["thread"])
+        own = [s for s in spans_ if s["thread"] == trial["thread"]
+               and trial["start"] <= s["start"] and s["end"] <= trial["end"]]
+        fit = sum(s["end"] - s["start"] for s in own if s["name"] == "fit (wait)")
+        client = sum(s["end"] - s["start"] for s in own
+                     if s["group"] == "mlflow" and not s["nested"])
         total = trial["end"] - trial["start"]
-        for key, value in (("trial", total), ("fit (Spark)", fit),
-                           ("MLflow client calls", client), ("evaluation", evaluation),
-                           ("the rest (prepare, waits, ...)", total - fit - client - evaluation)):
+        for key, value in zip(rows, (total, fit, client, total - fit - client), strict=True):
             rows[key].append(value)
     if not rows["trial"]:
         return "fewer than 3 trials: no warm trial to profile"
-    lines = [f"warm trials ({len(rows['trial'])}), medians in seconds; the rest is a trial's own "
-             "time outside the fit, evaluation and MLflow calls"]
-    lines += [f"  {key:<40}{statistics.median(v):>8.3f}" for key, v in rows.items()]
+    lines = [f"warm trials ({len(rows['trial'])}), medians in seconds, on each trial's thread"]
+    lines += [f"  {key:<44}{statistics.median(v):>8.3f}" for key, v in rows.items()]
     return "\n".join(lines)
 
 

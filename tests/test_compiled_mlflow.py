@@ -16,13 +16,8 @@ from pathlib import Path
 import pytest
 
 from runner import tracking
-from runner.tracking.flavor import (
-    CODE_DIR,
-    LEGACY_LOADER_MODULE,
-    LOADER_MODULE,
-    SCORER_PACKAGE,
-    add_compiled_pyfunc,
-)
+from runner.compiled import LEGACY_LOADER_MODULE, LOADER_MODULE, SCORER_PACKAGE
+from runner.tracking.flavor import CODE_DIR, add_compiled_pyfunc
 from tests.conftest import LAB_REQUEST
 
 PENGUINS = Path(__file__).parents[1] / "runner" / "resources" / "penguins.csv"

@@ -158,7 +158,8 @@ def _input_column(name: str, sql_type: str, values: np.ndarray | Sequence[Any]) 
             missing = (strings == None) | (strings != strings)  # noqa: E711
         return Column(strings, missing if missing.any() else None)
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
-        return Column(cast_numeric(values.astype(np.float64), sql_type.lower()))
+        # no copy of a float64 column: stages never write into their inputs
+        return Column(cast_numeric(values.astype(np.float64, copy=False), sql_type.lower()))
     objects = values if isinstance(values, list) else list(values)
     null: np.ndarray | None = None
     if not all(isinstance(v, float | int) for v in objects):  # the common case costs one pass

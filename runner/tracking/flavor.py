@@ -9,7 +9,8 @@ flavor stays, so ``mlflow.spark.load_model`` still returns the PipelineModel. ``
 makes this module a flavor for ``mlflow.models.Model.log``.
 
 Models logged before the code travelled with them name ``runner.compiled.pyfunc`` as their loader
-(``LEGACY_LOADER_MODULE``): that module stays, so they keep loading where runner is installed.
+(``runner.compiled.LEGACY_LOADER_MODULE``): that module stays, so they keep loading where runner
+is installed.
 
 This is MLflow model logging (it saves the spark flavor through Spark), so it lives with tracking,
 above the scorer it ships. No logged file names this module: MLflow records a flavor module's name
