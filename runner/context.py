@@ -38,7 +38,8 @@ class RunContext:
     Trials may run in threads (hydra.sweeper.n_jobs), so each cache has its lock, held while
     it is filled: trials that ask at once wait for one preparation of the data (``data_lock``),
     one build of the stages (``built_lock``), one fit of the feature stages (``lock``, also
-    for ``featurized`` and ``collected``) instead of each doing it.
+    for ``featurized`` and ``collected``), one assignment of folds (``data_lock``) instead of
+    each doing it.
     """
 
     # runner.data.dataset.Dataset values, untyped here: data imports this module
@@ -46,6 +47,8 @@ class RunContext:
     built: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # unfitted stages
     featurized: dict[str, Featurized] = field(default_factory=dict)
     collected: dict[str, dict[str, dict[str, list[Any]]]] = field(default_factory=dict)
+    # runner.pipeline.cv.Folds values: a sweep's folds (or validation split), built once
+    folds: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     data_lock: threading.Lock = field(default_factory=threading.Lock)
     built_lock: threading.Lock = field(default_factory=threading.Lock)
