@@ -54,8 +54,7 @@ def test_driver_scoring_counts_what_spark_counts(spark, cfg_factory, overrides) 
     from runner.compiled import compile_pipeline
     from runner.context import RunContext
     from runner.data import dataset as data
-    from runner.pipeline import fitting
-    from runner.train import assemble
+    from runner.pipeline import assemble, fitting
 
     cfg = cfg_factory(overrides)
     dataset = data.load(spark, cfg.data)

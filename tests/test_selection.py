@@ -39,8 +39,8 @@ def test_fold_metrics_equal_spark_cross_validators(spark, cfg_factory, overrides
     context = RunContext()
     prepared = _prepared(cfg, context)
     folds = selection.folds(prepared, context)
-    assert folds.scored == tuple(range(folds.k)) and sum(folds.sizes.values()) == \
-        prepared.dataset.train_rows
+    assert folds.scored == tuple(range(folds.k))
+    assert sum(folds.sizes.values()) == prepared.dataset.train_rows
     ours = [selection.score_fold(prepared, context, folds, f)[0] for f in folds.scored]
     label = cfg.data.label
     evaluators = {name: MulticlassClassificationEvaluator(labelCol=label, metricName=name)
@@ -101,9 +101,10 @@ def test_trial_is_scored_on_folds_reports_each_and_touches_no_test_split(
     pruned = tracking.child_runs(tracking.experiment_id(cfg.tracking.experiment_name), parent)[0]
     folds_done = [pruned.metrics[f"val_accuracy_fold_{i}"] for i in (0, 1)]
     assert told == [(0, folds_done[0]), (1, float(np.mean(folds_done)))]
-    assert "val_accuracy_fold_2" not in pruned.metrics and "val_accuracy" not in pruned.metrics
+    assert not {"val_accuracy_fold_2", "val_accuracy"} & set(pruned.metrics)
 
-    done = trials.run(cfg, [], 1, parent, [], "optuna", goals, context, jobs, lambda step, value: None)
+    done = trials.run(cfg, [], 1, parent, [], "optuna", goals, context, jobs,
+                      lambda step, value: None)
     metrics = mlflow.get_run(done.result.run_id).data.metrics
     per_fold = [metrics[f"val_accuracy_fold_{i}"] for i in range(3)]
     assert done.result.value == metrics["val_accuracy"] == pytest.approx(np.mean(per_fold))
@@ -132,3 +133,58 @@ def test_refused_before_a_trial_runs_in_one_line(spark, cfg_factory) -> None:
         with pytest.raises(RunnerError, match=message) as error:
             selection.folds(_prepared(cfg_factory(overrides), context), context)
         assert "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def holdouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Penguins as a training file and a test file, and the test file with shuffled labels."""
+    from importlib.resources import files
+
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("holdout")
+    data = pd.read_csv(files("runner.resources").joinpath("penguins.csv"))
+    test = data.sample(frac=0.3, random_state=1)
+    paths = {name: str(root / f"{name}.csv") for name in ("train", "test", "shuffled")}
+    data.drop(test.index).to_csv(paths["train"], index=False)
+    test.to_csv(paths["test"], index=False)
+    shuffled = test.assign(Species=test["Species"].sample(frac=1, random_state=2).to_numpy())
+    shuffled.to_csv(paths["shuffled"], index=False)
+    test.drop(columns=["Island"]).to_csv(root / "narrow.csv", index=False)
+    paths["narrow"] = str(root / "narrow.csv")
+    return paths
+
+
+def test_test_file_labels_change_no_trial_value_nor_the_winner_only_the_test_figure(
+        spark, cfg_factory, holdouts) -> None:
+    outcomes = {}
+    for name in ("test", "shuffled"):
+        common = [f"data.path={holdouts['train']}", f"data.test_path={holdouts[name]}",
+                  f"tracking.experiment_name=holdout-{name}", "evaluation.train_metrics=false",
+                  "data.split.validation=0.3",  # one fit a trial: a validation split
+                  f"tracking.registered_model_name=holdout-{name}"]
+        cfg = cfg_factory(common)
+        parent, context = _parent(cfg), RunContext()
+        goals = Goals.of(cfg.evaluation, "grid")
+        values = [trials.run(cfg_factory([*common, f"model.regParam={r}"]), [], number, parent,
+                             [], "grid", goals, context, trials.JobGroups()).result.value
+                  for number, r in enumerate((0.01, 0.5))]
+        children = tracking.child_runs(tracking.experiment_id(f"holdout-{name}"), parent)
+        chosen = best_mod.best_child(children, goals, set(), None)
+        assert chosen is not None
+        best_mod.log_best_model(chosen, None, context, goals.primary)
+        version = mlflow.MlflowClient().get_model_version_by_alias(f"holdout-{name}",
+                                                                     "champion")
+        outcomes[name] = (values, chosen.tags["runner.sweep.trial"],
+                          mlflow.get_run(version.run_id).data.metrics["accuracy"])
+    assert outcomes["test"][:2] == outcomes["shuffled"][:2]  # identical values, same winner
+    assert outcomes["test"][2] != outcomes["shuffled"][2]  # the refit's test figure
+
+
+def test_a_test_file_with_other_columns_is_refused_before_the_jvm(cfg_factory, holdouts) -> None:
+    from runner.data import holdout
+
+    cfg = cfg_factory([f"data.path={holdouts['train']}", f"data.test_path={holdouts['narrow']}"])
+    with pytest.raises(RunnerError, match=r"data.test_path: .*narrow.csv has other columns "
+                                          r"than data.path .*: missing \['Island'\], extra \[\]"):
+        holdout.check_config(cfg.data)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.config.types import FLOATING
 from runner.context import RunContext, config_key
+from runner.data import holdout
 from runner.data.formats import check_files, format_of, resolve_path
 from runner.data.labels import class_names_of, label_classes
 from runner.data.schema import (
@@ -77,6 +78,7 @@ def check_config(cfg: Any) -> None:
         check_name(column)
     if not feature_columns(cfg):
         raise RunnerError(f"data: {cfg.path} has no feature columns besides the label")
+    holdout.check_config(cfg)
 
 
 def settled(cfg: Any) -> Any:
@@ -228,13 +230,14 @@ def _prepare(spark: SparkSession, cfg: Any, features: list[str] | None = None) -
         kept = kept & F.col(quoted(column)).isNotNull()
     clean = raw.select(*casts.values()).where(kept)
     classes, class_names, label_values = label_classes(clean, list(profile["classes"]), cfg)
-    train, test = clean.randomSplit([cfg.split.train, cfg.split.test], seed=int(cfg.split.seed))
+    train, test = holdout.split(spark, cfg, clean, needed)  # data.test_path: all is train
     # randomSplit sorts every partition each time a split is computed (to split the same way
     # twice); caching the splits, not their source, sorts once: fit and evaluate were ~1.7x
     # faster on 1M rows, same memory.
     train, test = train.cache(), test.cache()
     test_rows = test.count()
-    if test_rows in (0, rows):
+    train_rows = rows if cfg.get("test_path") else rows - test_rows
+    if 0 in (test_rows, train_rows):
         raise RunnerError(
             f"data.split: {cfg.split.train}/{cfg.split.test} of {rows} rows leaves "
             f"{'test' if test_rows == 0 else 'train'} empty"
@@ -246,7 +249,7 @@ def _prepare(spark: SparkSession, cfg: Any, features: list[str] | None = None) -
         path=resolve_path(cfg.path),
         digest=digest,
         rows=rows,
-        train_rows=rows - test_rows,
+        train_rows=train_rows,
         test_rows=test_rows,
         features=features,
         label=cfg.label,

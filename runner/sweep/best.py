@@ -120,10 +120,13 @@ def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunCon
 
 def _refit_run(cfg: DictConfig, chosen: tracking.ChildRun
                ) -> tuple[str, dict[str, float], tracking.LoggedModel | None] | None:
-    """The winner's refit run and its test metrics, when an earlier process finished it."""
+    """The winner's refit run and its test metrics, when an earlier process finished it; one
+    that a kill left RUNNING becomes KILLED."""
     experiment = tracking.experiment_id(cfg.tracking.experiment_name)
-    for run in tracking.child_runs(experiment, chosen.run_id):
-        if run.status == "FINISHED" and REFIT_TAG in run.tags:
+    refits = [r for r in tracking.child_runs(experiment, chosen.run_id) if REFIT_TAG in r.tags]
+    tracking.kill_running(refits)
+    for run in refits:
+        if run.status == "FINISHED":
             return run.run_id, {k: v for k, v in run.metrics.items()
                                 if not k.startswith("train_")}, None
     return None
