@@ -119,6 +119,7 @@ def test_optuna_sweep_goes_on_past_a_failing_trial(tmp_path: Path) -> None:
     # the binomial family cannot fit three penguin species: a realistic mistake in a search
     done = _run(tmp_path, ["hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", SPARK,
                            "hydra.sweeper.max_failure_rate=0.5", "tracking.log_models=none",
+                           "data.split.validation=0.25",
                            "model.family=choice(binomial,multinomial)"])
     assert done.returncode == 0, done.stdout
     assert "FAILED" in done.stdout
@@ -233,8 +234,9 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
 
 def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> None:
     n_trials = 6
+    # selected on a validation split: one fit a trial
     done = _run(tmp_path, [*OPTUNA, f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.n_jobs=2",
-                           "tracking.log_models=none"])
+                           "tracking.log_models=none", "data.split.validation=0.25"])
     assert done.returncode == 0, done.stdout
     assert f"[sweep] trial {n_trials}/{n_trials}" in done.stdout
     study = optuna.load_study(study_name="runner",
@@ -251,6 +253,7 @@ def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> N
         child = by_run[trial.user_attrs["mlflow_run_id"]]
         assert child.data.tags["runner.sweep.trial"] == str(trial.number)
         assert child.data.metrics["val_accuracy"] == trial.value
+        assert "val_accuracy_fold_0" not in child.data.metrics  # one validation part
     jobs = [p for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir()]
     assert sorted(p.name for p in jobs) == [str(n) for n in range(n_trials)]
 
