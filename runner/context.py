@@ -40,7 +40,7 @@ class RunContext:
     it is filled: trials that ask at once wait for one resolution and one preparation of the
     data (``data_lock``, for ``specs`` and ``datasets``), one build of the stages
     (``built_lock``), one fit of the feature stages (``lock``, also for ``featurized`` and
-    ``collected``) instead of each doing it.
+    ``collected``), one assignment of folds (``data_lock``) instead of each doing it.
     """
 
     # runner.data.spec.DataSpec and runner.data.dataset.Dataset values, untyped here: data
@@ -50,6 +50,8 @@ class RunContext:
     built: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # unfitted stages
     featurized: dict[str, Featurized] = field(default_factory=dict)
     collected: dict[str, dict[str, dict[str, list[Any]]]] = field(default_factory=dict)
+    # runner.pipeline.cv.Folds values: a sweep's folds (or validation split), built once
+    folds: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     data_lock: threading.Lock = field(default_factory=threading.Lock)
     built_lock: threading.Lock = field(default_factory=threading.Lock)

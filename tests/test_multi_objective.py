@@ -99,7 +99,8 @@ def test_multi_objective_study_resumes_and_refuses_other_directions(tmp_path: Pa
 
 def _child(number: int, accuracy: float, seconds: float, f1: float = 0.5) -> tracking.ChildRun:
     return tracking.ChildRun(f"run-{number}", "FINISHED",
-                             {"accuracy": accuracy, "train_seconds": seconds, "f1": f1},
+                             {"val_accuracy": accuracy, "train_seconds": seconds,
+                              "val_f1": f1},
                              {sweep_mod.TRIAL_TAG: str(number),
                               sweep_mod.PARAMS_TAG: f'{{"x": "{number}"}}'})
 
@@ -138,22 +139,23 @@ def test_parent_report_marks_the_front_and_draws_it() -> None:
     sweep = _sweep(TWO, {1, 2})
     sweep.parent_run_id = "parent"
     front = sweep.front_numbers()
-    table = sweep_report.trials_csv(children, "accuracy", front)
+    table = sweep_report.trials_csv(children, "val_accuracy", front)
     assert table.splitlines()[:2] == [
-        "trial,run_id,status,on_pareto_front,accuracy,x,f1,train_seconds,error",
-        "0,run-0,FINISHED,false,1.0,0,0.5,3.0,"]
+        "trial,run_id,status,on_pareto_front,val_accuracy,x,train_seconds,val_f1,error",
+        "0,run-0,FINISHED,false,1.0,0,3.0,0.5,"]
     text = sweep_report.summary(children, children[1], "FINISHED", sweep.goals, front, "parent",
                                 sweep.config.tracking.uri)
-    assert "[sweep] Pareto front (accuracy up, train_seconds down): 2 of 3 finished trials" in text
-    assert "the champion is the front's best accuracy" in text
-    assert " trial    accuracy  train_seconds  params" in text
-    assert "    1*      1.0000         1.0000  x=1" in text
+    assert ("[sweep] Pareto front (val_accuracy up, train_seconds down): 2 of 3 finished "
+            "trials") in text
+    assert "the champion is the front's best val_accuracy" in text
+    assert " trial  val_accuracy  train_seconds  params" in text
+    assert "    1*        1.0000         1.0000  x=1" in text
     study = optuna.create_study(directions=["maximize", "minimize"])
     for child in children:
         study.add_trial(optuna.trial.create_trial(
             params={"x": float(child.run_id[-1])}, distributions={"x": FloatDistribution(0, 9)},
-            values=[child.metrics["accuracy"], child.metrics["train_seconds"]]))
-    names = [name for name, _ in sweep_report.plots(study, sweep.objectives, "accuracy")]
+            values=[child.metrics["val_accuracy"], child.metrics["train_seconds"]]))
+    names = [name for name, _ in sweep_report.plots(study, sweep.objectives, "val_accuracy")]
     assert names[:2] == [sweep_report.PARETO_PLOT, "optimization_history.png"]
 
 

@@ -257,10 +257,10 @@ def test_child_statuses_follow_the_study_and_the_best_is_optunas_on_a_tie(
     children = []
     for number, status in enumerate(statuses):
         with mlflow.start_run(tags={sweep_mod.TRIAL_TAG: str(number)}) as run:
-            mlflow.log_metric("accuracy", study.trials[number].value or 0.0)
+            mlflow.log_metric("val_accuracy", study.trials[number].value or 0.0)
         mlflow.MlflowClient().set_terminated(run.info.run_id, status)
         children.append(tracking.ChildRun(run.info.run_id, status,
-                                          {"accuracy": study.trials[number].value or 0.0},
+                                          {"val_accuracy": study.trials[number].value or 0.0},
                                           {sweep_mod.TRIAL_TAG: str(number)}))
     sweep = sweep_mod.Sweep(make_config([]), "optuna", ["x"], 4)
     sweep.outcomes = lambda: study_mod.mlflow_statuses(study)

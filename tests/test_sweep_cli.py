@@ -50,9 +50,16 @@ def _runs(tmp_path: Path) -> list:
 
 
 def _split(runs: list) -> tuple[list, list]:
+    """The parent runs and the trials' runs (not the winner's refit, nested in its trial)."""
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    children = [r for r in runs if "runner.sweep.trial" in r.data.tags]
     return parents, children
+
+
+def _refit(runs: list, trial_run_id: str):
+    """The refit of the trial ``trial_run_id``: the one run nested under it."""
+    (refit,) = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == trial_run_id]
+    return refit
 
 
 def _artifacts(run_id: str) -> set[str]:
@@ -72,34 +79,47 @@ def _models(run_id: str) -> list[str]:
     return [m.name for m in found]
 
 
-def test_grid_sweep_logs_a_parent_and_a_child_per_job(tmp_path: Path) -> None:
+def test_grid_sweep_selects_on_validation_and_registers_the_refit_winner(
+        tmp_path: Path) -> None:
     done = _run(tmp_path, ["model.regParam=0.01,0.5", "model.maxIter=5", SPARK])
     assert done.returncode == 0, done.stdout
     assert "[sweep] trial 2/2" in done.stdout
-    parents, children = _split(_runs(tmp_path))
+    runs = _runs(tmp_path)
+    parents, children = _split(runs)
     assert len(parents) == 1
     assert len(children) == 2
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert all(c.info.status == "FINISHED" and "accuracy" in c.data.metrics for c in children)
+    # trials: validation figures only, the test split untouched
+    assert all(c.info.status == "FINISHED" and "val_accuracy_fold_2" in c.data.metrics
+               and "accuracy" not in c.data.metrics for c in children)
     assert parent.data.params["sweep.model.regParam"] == "0.01,0.5"
-    assert "best_accuracy" in parent.data.metrics
     assert {"trials.csv", "optimization_history.png", "config.yaml"} <= _artifacts(
         parent.info.run_id)
     best = parent.data.tags["runner.sweep.best_run_id"]
-    assert _models(best) == ["model"]  # log_models=best: only the best child has a model
-    assert sum(bool(_models(c.info.run_id)) for c in children) == 1
+    assert parent.data.metrics["best_val_accuracy"] == max(
+        c.data.metrics["val_accuracy"] for c in children)
+    # the winner refit on the whole training split, tested once: its run holds the model
+    refit = _refit(runs, best)
+    assert refit.data.tags["runner.sweep.refit_of"] == \
+        parent.data.tags["runner.sweep.best_trial"]
+    assert parent.data.metrics["test_accuracy"] == refit.data.metrics["accuracy"]
+    assert parent.data.tags["runner.sweep.refit_run_id"] == refit.info.run_id
+    assert "refit on the whole training split and scored once on the test split" in done.stdout
+    assert _models(refit.info.run_id) == ["model"]  # log_models=best: only the refit's
+    assert not any(_models(c.info.run_id) for c in children)
     from mlflow import MlflowClient
 
     champion = MlflowClient().get_model_version_by_alias("penguin-classifier", "champion")
-    assert champion.run_id == best
+    assert champion.run_id == refit.info.run_id
 
 
 def test_optuna_sweep_goes_on_past_a_failing_trial(tmp_path: Path) -> None:
     # the binomial family cannot fit three penguin species: a realistic mistake in a search
     done = _run(tmp_path, ["hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", SPARK,
                            "hydra.sweeper.max_failure_rate=0.5", "tracking.log_models=none",
+                           "data.split.validation=0.25",
                            "model.family=choice(binomial,multinomial)"])
     assert done.returncode == 0, done.stdout
     assert "FAILED" in done.stdout
@@ -160,7 +180,7 @@ def test_killed_sweep_resumes_to_the_total_and_refuses_a_changed_space(tmp_path:
     changed = _run(tmp_path, wider)
     assert changed.returncode != 0
     assert "model.maxIter: range(5,30) -> range(5,50)" in changed.stdout
-    assert len(_runs(tmp_path)) == len(parents) + len(children)  # refused before any run
+    assert len(_runs(tmp_path)) == len(parents) + len(children) + 1  # refused before any run
 
 
 def test_trials_in_one_process_share_the_session_and_the_prepared_data(cfg_factory) -> None:
@@ -215,8 +235,9 @@ def test_reused_feature_stages_and_one_job_evaluation_change_no_number(cfg_facto
 
 def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> None:
     n_trials = 6
+    # selected on a validation split: one fit a trial
     done = _run(tmp_path, [*OPTUNA, f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.n_jobs=2",
-                           "tracking.log_models=none"])
+                           "tracking.log_models=none", "data.split.validation=0.25"])
     assert done.returncode == 0, done.stdout
     assert f"[sweep] trial {n_trials}/{n_trials}" in done.stdout
     study = optuna.load_study(study_name="runner",
@@ -232,7 +253,8 @@ def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> N
     for trial in study.trials:
         child = by_run[trial.user_attrs["mlflow_run_id"]]
         assert child.data.tags["runner.sweep.trial"] == str(trial.number)
-        assert child.data.metrics["accuracy"] == trial.value
+        assert child.data.metrics["val_accuracy"] == trial.value
+        assert "val_accuracy_fold_0" not in child.data.metrics  # one validation part
     jobs = [p for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir()]
     assert sorted(p.name for p in jobs) == [str(n) for n in range(n_trials)]
 
@@ -252,13 +274,14 @@ def test_two_objective_sweep_logs_its_pareto_front_and_registers_the_fronts_best
                            "model.maxIter=int(interval(5,20))",
                            "model.regParam=interval(0.001,1.0)"])
     assert done.returncode == 0, done.stdout
-    assert "[sweep] Pareto front (accuracy up, train_seconds down): " in done.stdout
+    assert "[sweep] Pareto front (val_accuracy up, train_seconds down): " in done.stdout
     study = optuna.load_study(study_name="runner",
                               storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * n_trials
     assert all(isinstance(t.params["model.maxIter"], int) for t in study.trials)
     front = {t.number for t in study.best_trials}
-    parents, children = _split(_runs(tmp_path))
+    runs = _runs(tmp_path)
+    parents, children = _split(runs)
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["pareto_front_size"] == len(front)
@@ -269,13 +292,14 @@ def test_two_objective_sweep_logs_its_pareto_front_and_registers_the_fronts_best
     by_run = {c.info.run_id: c for c in children}
     for trial in study.trials:  # each trial's values are its run's two metrics
         metrics = by_run[trial.user_attrs["mlflow_run_id"]].data.metrics
-        assert trial.values == [metrics["accuracy"], metrics["train_seconds"]]
-    # the champion: the front's best accuracy, logged with an input example
+        assert trial.values == [metrics["val_accuracy"], metrics["train_seconds"]]
+    # the champion: the front's best validation accuracy refit, logged with an input example
     best = by_run[parent.data.tags["runner.sweep.best_run_id"]]
     on_front = [c for c in children if int(c.data.tags["runner.sweep.trial"]) in front]
     assert int(best.data.tags["runner.sweep.trial"]) in front
-    assert best.data.metrics["accuracy"] == max(c.data.metrics["accuracy"] for c in on_front)
+    assert best.data.metrics["val_accuracy"] == max(c.data.metrics["val_accuracy"]
+                                                    for c in on_front)
     champion = MlflowClient().get_model_version_by_alias("penguin-classifier", "champion")
-    assert champion.run_id == best.info.run_id
+    assert champion.run_id == _refit(runs, best.info.run_id).info.run_id
     info = mlflow.models.get_model_info("models:/penguin-classifier@champion")
     assert info.saved_input_example_info is not None

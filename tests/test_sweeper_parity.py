@@ -228,7 +228,7 @@ def test_runner_sweep_samples_ints_and_runs_the_custom_search_space(tmp_path: Pa
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["runner"], output_format="list")
-    children = {r.info.run_id: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    children = {r.info.run_id: r for r in runs if "runner.sweep.trial" in r.data.tags}
     assert len(children) == 3
     for trial in study.trials:
         child = children[trial.user_attrs["mlflow_run_id"]]

@@ -127,6 +127,10 @@ def _check_numbers(cfg: DictConfig) -> None:
     if split.train + split.test > 1 + 1e-9:
         raise RunnerError(f"data.split.train + data.split.test = {split.train + split.test:g}: "
                           "must be <= 1 (fractions of the rows)")
+    _in_range("data.split.validation", split.validation, 0, 1 - 1e-12,
+              "in [0, 1): a fraction of the training part (0: cross-validate)")
+    _in_range("evaluation.cv.folds", cfg.evaluation.cv.folds, 2, math.inf,
+              "an integer >= 2 (folds of the training part a sweep's trials are scored on)")
     _in_range("evaluation.local_max_rows", cfg.evaluation.local_max_rows, 0, math.inf, ">= 0")
     _in_range("tracking.champion_margin", cfg.tracking.champion_margin, 0, math.inf,
               ">= 0 (a finite margin)")

@@ -26,6 +26,9 @@ class SplitConfig:
     train: float = 0.7
     test: float = 0.3
     seed: int = "${seed}"  # type: ignore[assignment]
+    # sweeps only: a fraction of the training part held out to select trials on, instead of
+    # evaluation.cv.folds-fold cross-validation; 0: cross-validate
+    validation: float = 0.0
 
 
 @dataclass
@@ -51,6 +54,9 @@ class DataConfig:
     positive_class: str | None = None
     missing: MissingPolicy = MissingPolicy.drop
     impute_strategy: str = "mean"
+    # a file (any format data.path may have, the same columns) that is the test set; data.path
+    # is then all training (and validation) data and data.split.train/test are not used
+    test_path: str | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
 
 
@@ -59,6 +65,13 @@ class FeaturesConfig:
     # name -> stage spec ({_target_: pyspark.ml.feature.X, param: value, ...}), in pipeline order
     stages: dict[str, Any] = field(default_factory=dict)
     output_col: str = "features"
+
+
+@dataclass
+class CrossValidationConfig:
+    # sweeps: each trial is scored by stratified, seeded (data.split.seed) k-fold
+    # cross-validation of the training part, the same folds for every trial
+    folds: int = 3
 
 
 @dataclass
@@ -84,6 +97,14 @@ class EvaluationConfig:
     # numpy scorer (the one served, tested identical to Spark's transform) instead of a Spark
     # job; 0 always scores on Spark. Models it cannot compile are scored on Spark.
     local_max_rows: int = 100_000
+    # sweeps select trials on validation figures (val_<metric>): k-fold CV, or
+    # data.split.validation when > 0
+    cv: CrossValidationConfig = field(default_factory=CrossValidationConfig)
+    # sweeps: the winner is fit again on the whole training part (train + validation) and
+    # scored once on the test split; that model is logged and registered. false: no model
+    refit: bool = True
+    # sweeps: every trial also fits the whole training part and logs its test metrics
+    test_each_trial: bool = False
 
 
 @dataclass

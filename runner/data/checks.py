@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from runner.compat import pyspark as compat_pyspark
 from runner.config.types import ALIASES
+from runner.data import holdout
 from runner.errors import RunnerError
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def check_config(spec: DataSpec) -> None:
         check_name(column)
     if not spec.feature_columns:
         raise RunnerError(f"data: {spec.source} has no feature columns besides the label")
+    holdout.check_config(spec)
 
 
 def check_name(column: str) -> None:

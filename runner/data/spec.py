@@ -28,11 +28,13 @@ from runner.errors import RunnerError
 
 @dataclass(frozen=True)
 class Split:
-    """``data.split``: the train and test weights of ``randomSplit`` and its seed."""
+    """``data.split``: the train and test weights of ``randomSplit``, its seed, and the
+    fraction of the training part sweeps validate on (0: k-fold cross-validation)."""
 
     train: float
     test: float
     seed: int
+    validation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class DataSpec:
     split: Split
     written_for: str | None
     key: str
+    # data.test_path resolved: the holdout file that is the test split (data.path is then all
+    # training data), its format and the path as given; None without one
+    test_path: str | None = None
+    test_format: str | None = None
+    test_source: str | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -91,8 +98,9 @@ class DataSpec:
             label=cfg.label, class_names=tuple(str(n) for n in cfg.class_names) if own else (),
             label_order=value_of(cfg.label_order), positive_class=_text(cfg.positive_class),
             missing=value_of(cfg.missing), impute_strategy=cfg.impute_strategy,
-            split=Split(float(cfg.split.train), float(cfg.split.test), int(cfg.split.seed)),
-            written_for=cfg.written_for, key=key,
+            split=Split(float(cfg.split.train), float(cfg.split.test), int(cfg.split.seed),
+                        float(cfg.split.validation or 0.0)),
+            written_for=cfg.written_for, key=key, **_holdout(cfg.test_path, data_format),
         )
 
     @classmethod
@@ -116,7 +124,7 @@ class DataSpec:
             missing=value_of(data.get("missing") or "drop"),
             impute_strategy=str(data.get("impute_strategy") or "mean"),
             split=Split(float(split.get("train", 0.7)), float(split.get("test", 0.3)),
-                        int(split.get("seed", 42))),
+                        int(split.get("seed", 42)), float(split.get("validation") or 0.0)),
             written_for=data.get("written_for"), key=config_key(dict(data)),
         )
 
@@ -157,6 +165,18 @@ def _as_config(data: Any) -> Any:
     if isinstance(data, DataConfig):
         return OmegaConf.structured(data)
     return OmegaConf.create(dict(data))
+
+
+def _holdout(test_path: str | None, data_format: str) -> dict[str, str | None]:
+    """The spec's test_* fields for ``data.test_path`` (none without one)."""
+    if not test_path:
+        return {}
+    path = formats.resolve_path(test_path)
+    try:
+        test_format = formats.format_of(path, None)
+    except RunnerError:  # a name that says nothing: the training data's format
+        test_format = data_format
+    return {"test_path": path, "test_format": test_format, "test_source": test_path}
 
 
 def _text(value: Any) -> str | None:

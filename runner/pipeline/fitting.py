@@ -25,16 +25,18 @@ if TYPE_CHECKING:
 
 
 def fit(context: RunContext, pipeline: Pipeline, train: DataFrame, cfg: DictConfig,
-        train_rows: int) -> PipelineModel:
+        train_rows: int, part: str = "") -> PipelineModel:
     """``pipeline.fit(train)``, with the feature stages (all but the last) fitted once per
-    ``context`` for this ``cfg.features`` and ``cfg.data``; their output is kept for the
-    classifier (``spark.keep``: a local checkpoint for small data on a local master)."""
+    ``context`` for this ``cfg.features``, ``cfg.data`` and ``part`` of the training split
+    (a cross-validation fold's training rows: its own stages, as CrossValidator fits them);
+    their output is kept for the classifier (``spark.keep``: a local checkpoint for small data
+    on a local master)."""
     from pyspark.ml import Pipeline, PipelineModel
 
     from runner import spark
 
     *feature_stages, classifier = pipeline.getStages()
-    key = _key(cfg)
+    key = _key(cfg, part)
     with context.lock:  # trials running in threads fit the shared feature stages once
         if key not in context.featurized:
             fitted = Pipeline(stages=feature_stages).fit(train)
@@ -45,14 +47,15 @@ def fit(context: RunContext, pipeline: Pipeline, train: DataFrame, cfg: DictConf
     return PipelineModel(stages=[*featurized.stages, estimator.fit(featurized.splits["train"])])
 
 
-def featurized(context: RunContext, splits: dict[str, DataFrame], cfg: DictConfig
-               ) -> dict[str, DataFrame]:
+def featurized(context: RunContext, splits: dict[str, DataFrame], cfg: DictConfig,
+               part: str = "") -> dict[str, DataFrame]:
     """``splits`` (train and the others of ``cfg.data``) through the feature stages that ``fit``
-    fitted for ``cfg``: what the fitted model's classifier sees. Call ``fit`` first."""
+    fitted for ``cfg`` and ``part``: what the fitted model's classifier sees. Call ``fit``
+    first."""
     from pyspark.ml import PipelineModel
 
     with context.lock:
-        cached = context.featurized[_key(cfg)]
+        cached = context.featurized[_key(cfg, part)]
         for name, frame in splits.items():
             if name not in cached.splits:
                 cached.splits[name] = PipelineModel(stages=cached.stages).transform(frame).cache()
@@ -74,5 +77,5 @@ def collected(context: RunContext, splits: dict[str, DataFrame], spec: DataSpec
         return {name: cached[name] for name in splits}
 
 
-def _key(cfg: DictConfig) -> str:
-    return config_key(cfg.features, cfg.data)
+def _key(cfg: DictConfig, part: str = "") -> str:
+    return config_key(cfg.features, cfg.data) + part

@@ -1,27 +1,31 @@
-"""The best trial: kept while trials run, chosen from the child runs at the end, its model
-logged (or refit, when its trial ran in a process that has ended) and registered once."""
+"""The best trial: kept while trials run, chosen from the child runs at the end by its
+validation figure, then refit on the whole training split and scored once on the test split;
+that model is logged, registered and promoted on its test figure."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner import spark, tracking, train
+from runner import tracking, train
 from runner.config import value_of
-from runner.console import out
+from runner.console import Progress, out
 from runner.context import RunContext
-from runner.data import dataset as data_mod
-from runner.data.spec import DataSpec, for_task
 from runner.sweep.objectives import Goals
 from runner.sweep.runs import trial_number
+
+REFIT_TAG = tracking.SWEEP_TAG + "refit_of"  # on the winner's refit run: the trial it refits
+REFIT_RUN_TAG = tracking.SWEEP_TAG + "refit_run_id"  # on the parent run
+PARENT_TAG = "mlflow.parentRunId"
 
 
 @dataclass
 class Best:
-    """The best trial so far; ``fitted`` only when it ran in this process and is not logged yet."""
+    """The best trial so far; ``cfg`` only when it ran in this process."""
 
     value: float
     run_id: str
@@ -79,45 +83,67 @@ def best_child(children: list[tracking.ChildRun], goals: Goals, front: set[int],
 
 def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunContext,
                    primary: str) -> None:
-    """Per ``tracking.log_models``: best logs it now, all already did; then the champion rule.
+    """The winner refit and tested once (``evaluation.refit``); its model registered per
+    ``tracking.log_models`` and promoted on its test figure; the parent gets ``test_<metric>``.
 
-    ``kept``: the best trial this process ran, with its config and fitted model when it is
-    ``chosen``; otherwise the config comes from the run and the model is refit.
+    The refit is a run nested under the winning trial's (tagged ``runner.sweep.refit_of``): a
+    single run's steps with the trial's config, so its pipeline is fit on the whole training
+    split (the folds' or validation split's rows together) and its plain-named metrics are test
+    figures, as every single run's are. A finished sweep run again finds it and fits nothing.
+    ``kept``: the best trial this process ran, with its config when it is ``chosen``; otherwise
+    the config comes from the run. ``primary``: what the trials were selected on (val_...).
     """
     kept = kept if kept is not None and kept.run_id == chosen.run_id else None
-    cfg: Any = (kept.cfg if kept else None) or OmegaConf.create(
+    cfg: Any = (copy.deepcopy(kept.cfg) if kept and kept.cfg else None) or OmegaConf.create(
         tracking.fetch_run(chosen.run_id).config_yaml)
-    policy = value_of(cfg.tracking.log_models)
-    name = cfg.tracking.registered_model_name
-    if policy == "none":
+    number = trial_number(chosen)
+    if not cfg.evaluation.refit:
+        out(f"[sweep] evaluation.refit=false: trial {number} is the winner on {primary}; no "
+            "model refit, tested, logged or registered")
         return
-    version = tracking.registered_version(name, chosen.run_id) if name else None
-    if version is None and (name or policy == "best"):  # not done by an earlier run
-        logged = tracking.LoggedModel("", name, None, chosen.run_id)  # "all": trials logged
-        if policy == "best":
-            spec, dataset = _dataset(cfg, context)
-            fitted = (kept.fitted if kept else None) or refit(cfg, context, spec, dataset)
-            example = train.input_example(cfg, spec, dataset)  # as a single run's model has
-            with tracking.reopened(chosen.run_id):
-                logged = train.log_fitted_model(cfg, spec, fitted, example) or logged
-        version = tracking.register(logged).version  # the run is FINISHED again by now
-    if name and version:
-        alias = train.promote(cfg, name, version, chosen.metrics[primary])
-        out(f"[sweep] best trial's model: {name} version {version} @{alias}")
+    run_id, metrics, logged = _refit_run(cfg, chosen) or _refit(cfg, context, chosen)
+    name = cfg.tracking.registered_model_name
+    test_primary = value_of(cfg.evaluation.primary)
+    tracking.log_to_run(chosen.tags[PARENT_TAG], metrics={f"test_{k}": v for k, v in
+                                                         metrics.items()},
+                        tags={REFIT_RUN_TAG: run_id})
+    out(f"[sweep] trial {number}, selected on {primary}={chosen.metrics[primary]:.4f}, refit "
+        f"on the whole training split and scored once on the test split: test {test_primary}="
+        f"{metrics[test_primary]:.4f} (run {run_id})")
+    if value_of(cfg.tracking.log_models) == "none" or not name:
+        return
+    version = tracking.registered_version(name, run_id) or tracking.register(
+        logged or tracking.LoggedModel("", name, None, run_id)).version
+    if version:
+        alias = train.promote(cfg, name, version, metrics[test_primary])
+        out(f"[sweep] refit winner's model: {name} version {version} @{alias}")
 
 
-def _dataset(cfg: DictConfig, context: RunContext) -> tuple[DataSpec, data_mod.Dataset]:
-    """The trial's data spec (class names filled in, as its run had them) and prepared data
-    (from the sweep's context: the trials' own, when they ran here)."""
-    spec = for_task(cfg.data, context)
-    dataset = data_mod.load(spark.get_session(cfg.spark), spec, context,
-                            list(train.model_inputs(cfg, spec)))
-    return train.with_class_names(spec, dataset), dataset
+def _refit_run(cfg: DictConfig, chosen: tracking.ChildRun
+               ) -> tuple[str, dict[str, float], tracking.LoggedModel | None] | None:
+    """The winner's refit run and its test metrics, when an earlier process finished it; one
+    that a kill left RUNNING becomes KILLED."""
+    experiment = tracking.experiment_id(cfg.tracking.experiment_name)
+    refits = [r for r in tracking.child_runs(experiment, chosen.run_id) if REFIT_TAG in r.tags]
+    tracking.kill_running(refits)
+    for run in refits:
+        if run.status == "FINISHED":
+            return run.run_id, {k: v for k, v in run.metrics.items()
+                                if not k.startswith("train_")}, None
+    return None
 
 
-def refit(cfg: DictConfig, context: RunContext, spec: DataSpec, dataset: data_mod.Dataset
-          ) -> Any:
-    """Fit a trial's pipeline again from its logged config (its model was in a process that
-    ended before the sweep did). Same data, seed and params give the same model."""
-    pipeline, _ = train.build_pipeline(cfg, spec, dataset, context)
-    return pipeline.fit(dataset.train)
+def _refit(cfg: DictConfig, context: RunContext, chosen: tracking.ChildRun
+           ) -> tuple[str, dict[str, float], tracking.LoggedModel | None]:
+    """Fit the trial's pipeline on the whole training split and score the test split once, in
+    a run nested under the trial's; the model logged as a single run logs it."""
+    number = trial_number(chosen)
+    OmegaConf.update(cfg, "tracking.run_name", f"refit-trial-{number:03d}")
+    quiet = Progress(enabled=False)
+    prepared = train.prepare(cfg, context, quiet)
+    with_model = value_of(cfg.tracking.log_models) != "none"
+    tags = {**prepared.tags, REFIT_TAG: str(number)}
+    with tracking.run(prepared.cfg.tracking.run_name, tags, chosen.run_id) as run_id:
+        fitted = train.fit(prepared, context, [], quiet)
+        evaluated = train.evaluate_and_log(prepared, context, fitted, quiet, with_model)
+    return run_id, evaluated.metrics, evaluated.logged

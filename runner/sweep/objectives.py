@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from runner.config import BINARY_METRICS, value_of
 from runner.errors import RunnerError
+from runner.pipeline.cv import VALIDATION_PREFIX
 from runner.train import LOWER_IS_BETTER, TRAIN_SECONDS
 
 OBJECTIVES_KEY = "evaluation.objectives"
@@ -41,13 +42,21 @@ def check_objectives(evaluation: DictConfig) -> list[str]:
 
 
 def lower_is_better(name: str) -> bool:
-    """An objective to minimize: a loss (on test or train) or the fit's time."""
-    return name == TRAIN_SECONDS or name.removeprefix("train_") in LOWER_IS_BETTER
+    """An objective to minimize: a loss (on validation, test or train) or the fit's time."""
+    metric = name.removeprefix(VALIDATION_PREFIX).removeprefix("train_")
+    return name == TRAIN_SECONDS or metric in LOWER_IS_BETTER
+
+
+def selected_on(name: str) -> str:
+    """The figure a trial logs, and the sweep selects on, for an objective or primary metric:
+    ``val_<metric>`` (validation, never test); ``train_*`` and train_seconds as they are."""
+    return name if name.startswith("train_") else VALIDATION_PREFIX + name
 
 
 @dataclass(frozen=True)
 class Goals:
-    """A sweep's primary metric and its direction, and its objectives (several: ``multi``)."""
+    """A sweep's primary metric and its direction, and its objectives (several: ``multi``), by
+    the names trials log them under: ``val_accuracy`` for evaluation.primary=accuracy."""
 
     primary: str
     greater: bool  # the primary metric is maximized
@@ -58,8 +67,8 @@ class Goals:
     def of(cls, evaluation: DictConfig, kind: str) -> Goals:
         """Only Optuna sweeps optimize several objectives; a grid ranks by the primary."""
         primary = value_of(evaluation.primary)
-        names = tuple(objectives(evaluation))
-        return cls(primary, primary not in LOWER_IS_BETTER, names,
+        names = tuple(selected_on(n) for n in objectives(evaluation))
+        return cls(selected_on(primary), primary not in LOWER_IS_BETTER, names,
                    kind == "optuna" and len(names) > 1)
 
     def better(self, value: float, than: float) -> bool:

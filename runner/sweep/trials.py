@@ -1,9 +1,10 @@
 """One trial: the training steps composed for a sweep, in a child run of the sweep's parent.
 
-A trial logs its inputs and metrics like a single run, its model only under
-``tracking.log_models=all``; it is never registered here (the sweep registers its best trial's
-model once it knows which that is). Its fitted model goes back to the sweep, which keeps the
-best one's in memory.
+A trial logs its inputs like a single run, and its validation figures (``val_<metric>``: k-fold
+cross-validation of the training split, or its validation split; ``train.selection``), which are
+what the sweep selects on. It touches the test split only with evaluation.test_each_trial, and
+logs a model (fit on the whole training split) only under ``tracking.log_models=all``; it is
+never registered here: the sweep refits its winner and registers that (``best``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from runner.context import RunContext
 from runner.errors import RunnerError
 from runner.sweep.objectives import OBJECTIVES_KEY, Goals
 from runner.sweep.runs import PARAMS_TAG, TRIAL_TAG, split_overrides
+from runner.train import selection
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Trial:
     """What a trial gives its sweep: the run's result, its fitted model, objective values."""
 
     result: train.TrainResult
-    fitted: Any  # the PipelineModel
+    fitted: Any  # None: a trial has a model per fold; the sweep refits its winner
     values: tuple[float, ...]  # every objective's, in a multi-objective sweep; else empty
 
 
@@ -76,8 +78,10 @@ class JobGroups:
 
 def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
         swept_keys: list[str], kind: str, goals: Goals, context: RunContext,
-        jobs: JobGroups) -> Trial:
-    """Prepare, fit, evaluate and log trial ``number`` as a child run of ``parent_run_id``."""
+        jobs: JobGroups, report: selection.Report | None = None) -> Trial:
+    """Prepare trial ``number``, score it on the sweep's validation folds (never the test
+    split) and log it as a child run of ``parent_run_id``. ``report``: the pruner's hook, told
+    the running validation mean after each fold; it may raise TrialPruned."""
     if not cfg.tracking.run_name:
         OmegaConf.update(cfg, "tracking.run_name", f"trial-{number:03d}")
     swept = {k: v for k, v in split_overrides(overrides).items() if k in swept_keys}
@@ -86,26 +90,32 @@ def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
     quiet = Progress(enabled=False)  # the sweep prints a line per trial instead
     with jobs.running(cfg, f"{kind} sweep trial {number}: {json.dumps(swept)}", number):
         prepared = train.prepare(cfg, context, quiet)
+        folds = selection.folds(prepared, context)  # checked before the trial's run exists
         with tracking.run(prepared.cfg.tracking.run_name, {**prepared.tags, **tags},
                           parent_run_id) as run_id:
-            fitted = train.fit(prepared, context, overrides, quiet)
-            evaluated = train.evaluate_and_log(prepared, context, fitted, quiet, with_model)
-    result = train.result(run_id, prepared, fitted, evaluated, evaluated.logged)
-    return Trial(result, fitted.model, objective_values(result, goals))
+            validated = selection.validate_and_log(prepared, context, folds, run_id, overrides,
+                                                   report)
+            logged = None
+            if cfg.evaluation.test_each_trial or with_model:
+                logged = selection.fit_whole_and_log(prepared, context,
+                                                     bool(cfg.evaluation.test_each_trial),
+                                                     with_model)
+    result = train.TrainResult(run_id, validated.metrics, goals.primary, prepared.tracking_uri,
+                               logged, fit_seconds=validated.fit_seconds)
+    return Trial(result, None, objective_values(result, goals))
 
 
 def objective_values(result: train.TrainResult, goals: Goals) -> tuple[float, ...]:
     """The objectives' values (none for a single objective: the primary is the result's value).
     A NaN or missing one fails the run and raises: Optuna fails the trial, and its run must
     not stay FINISHED."""
-    logged = {**result.metrics, **{f"train_{k}": v for k, v in result.train_metrics.items()},
-              train.TRAIN_SECONDS: result.fit_seconds}
+    logged = result.metrics
     keys = [("evaluation.primary", result.primary)] + (
         [(OBJECTIVES_KEY, o) for o in goals.objectives] if goals.multi else [])
     for key, name in keys:
         if math.isnan(logged.get(name, math.nan)):
-            why = (f"{key}={name} is NaN" if name in logged else
-                   f"{key}={name} was not computed (the run logged {sorted(logged)})")
+            why = (f"{key}: {name} is NaN" if name in logged else
+                   f"{key}: {name} was not computed (the run logged {sorted(logged)})")
             tracking.mark_failed(result.run_id, f"RunnerError: {why}")
             raise RunnerError(why)
     return tuple(logged[o] for o in goals.objectives) if goals.multi else ()

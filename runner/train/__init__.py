@@ -2,7 +2,8 @@
 
 Modules: ``assemble`` (checks, the pipeline and what it can measure, from config and data),
 ``steps`` (prepare -> fit -> evaluate_and_log; ``run`` composes them for a single run),
-``evaluation`` (scoring and the metrics logged), ``publish`` (the model logged, registered,
+``evaluation`` (scoring and the metrics logged), ``selection`` (a sweep trial scored on
+validation folds, never the test split), ``publish`` (the model logged, registered,
 aliased), ``summary`` (what a single run prints at its end).
 """
 

@@ -22,22 +22,17 @@ from runner.pipeline.assemble import (
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from pyspark.sql import DataFrame
 
 
 def score(context: RunContext, cfg: DictConfig, spec: DataSpec, fitted: Any,
           dataset: data_mod.Dataset
           ) -> tuple[dict[str, tuple[dict[str, float], Any]], Figure | None]:
     """Metrics per split and the test confusion figure; touches Spark, never MLflow."""
-    names = metric_names(cfg, dataset, fitted.stages[-1])
     splits = {"test": dataset.test, **({"train": dataset.train} if cfg.evaluation.train_metrics
                                         else {})}
-    results = _evaluate_on_driver(context, cfg, spec, fitted, dataset, splits, names)
-    if results is None:
-        # the fitted feature stages' output is cached per split: only the classifier runs here
-        featurized = fitting.featurized(context, splits, cfg)
-        results = evaluate.evaluate_splits(fitted.stages[-1], featurized,
-                                           label_column(spec, dataset), names,
-                                           positive_index(spec, dataset))
+    rows = dataset.test_rows + (dataset.train_rows if "train" in splits else 0)
+    results = score_splits(context, cfg, spec, fitted, dataset, splits, rows)
     fig = None
     if cfg.evaluation.confusion_matrix:
         fig = evaluate.confusion_figure(results["test"][1], list(spec.class_names),
@@ -45,17 +40,33 @@ def score(context: RunContext, cfg: DictConfig, spec: DataSpec, fitted: Any,
     return results, fig
 
 
+def score_splits(context: RunContext, cfg: DictConfig, spec: DataSpec, fitted: Any,
+                 dataset: data_mod.Dataset, splits: dict[str, DataFrame], rows: int,
+                 part: str = "") -> dict[str, tuple[dict[str, float], Any]]:
+    """Metrics and confusion counts of each of ``splits`` (``rows`` in all; split names unique
+    within the task: their columns are cached by name), scored by ``fitted``, whose feature
+    stages ``fitting.fit`` fitted for ``part`` of the training split."""
+    names = metric_names(cfg, dataset, fitted.stages[-1])
+    results = _evaluate_on_driver(context, cfg, spec, fitted, dataset, splits, names, rows)
+    if results is None:
+        # the fitted feature stages' output is cached per split: only the classifier runs here
+        featurized = fitting.featurized(context, splits, cfg, part)
+        results = evaluate.evaluate_splits(fitted.stages[-1], featurized,
+                                           label_column(spec, dataset), names,
+                                           positive_index(spec, dataset))
+    return results
+
+
 def _evaluate_on_driver(context: RunContext, cfg: DictConfig, spec: DataSpec, fitted: Any,
-                        dataset: data_mod.Dataset, splits: dict[str, Any], names: list[str]
-                        ) -> dict[str, tuple[dict[str, float], Any]] | None:
+                        dataset: data_mod.Dataset, splits: dict[str, Any], names: list[str],
+                        rows: int) -> dict[str, tuple[dict[str, float], Any]] | None:
     """Small splits scored by the model's compiled scorer on the driver: the same counts as
     Spark's transform without its ~0.2 s job. None where that does not apply: more rows than
     ``evaluation.local_max_rows``, a stage the compiler does not cover, or a row Spark would
     reject (Spark then raises its own error)."""
     from runner.compiled import ScoringError, UnsupportedStage, compile_pipeline
 
-    sizes = {"train": dataset.train_rows, "test": dataset.test_rows}
-    if sum(sizes[name] for name in splits) > cfg.evaluation.local_max_rows:
+    if rows > cfg.evaluation.local_max_rows:
         return None
     try:
         scorer = compile_pipeline(fitted, model_inputs(cfg, spec))

@@ -161,7 +161,7 @@ def fit(prepared: Prepared, context: RunContext, overrides: list[str], progress:
     p = prepared
     fitting_ = context.pool.submit(spark.in_thread(p.session, _timed_fit), context, p.pipeline,
                                    p.dataset.train, p.cfg, p.dataset.train_rows)
-    _log_inputs(p.cfg, p.spec, p.config_yaml, overrides, p.params, p.dataset)
+    log_inputs(p.cfg, p.spec, p.config_yaml, overrides, p.params, p.dataset)
     sample = publish.input_example(p.cfg, p.spec, p.dataset) if example else None
     fitted = fitting_.result()
     progress.step("pipeline fitted")
@@ -219,8 +219,9 @@ def _timed_fit(*args: Any) -> Fitted:
     return Fitted(model, time.perf_counter() - started)
 
 
-def _log_inputs(cfg: DictConfig, spec: DataSpec, config_yaml: str, overrides: list[str],
-                params: dict[str, Any], dataset: data_mod.Dataset) -> None:
+def log_inputs(cfg: DictConfig, spec: DataSpec, config_yaml: str, overrides: list[str],
+               params: dict[str, Any], dataset: data_mod.Dataset) -> None:
+    """The run's config, overrides, params and data set, into the active run."""
     tracking.log_config(config_yaml, overrides)
     tracking.log_params({**params, "data.path": spec.source, "data.rows": dataset.rows,
                          "data.split.seed": spec.split.seed})
