@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.config.types import FLOATING
 from runner.context import RunContext, config_key
+from runner.data import missing
 from runner.data.formats import check_files, format_of, resolve_path
 from runner.data.labels import class_names_of, label_classes
 from runner.data.schema import (
@@ -120,11 +121,12 @@ def _read(spark: SparkSession, cfg: Any) -> DataFrame:
     path = resolve_path(cfg.path)
     data_format = format_of(path, cfg.format)
     try:
-        return spark.read.format(data_format).options(**reader_options(cfg)).load(path)
+        raw = spark.read.format(data_format).options(**reader_options(cfg)).load(path)
     except Exception as exc:
         raise RunnerError(
             f"data.path: cannot read {path} as {data_format}: {first_line(exc)}"
         ) from exc
+    return missing.as_null(raw, cfg)
 
 
 def _casts(raw: DataFrame, cfg: Any) -> dict[str, Column]:
@@ -176,6 +178,7 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], checke
     try:
         profile = raw.agg(
             *checks,
+            *missing.profile_columns(cfg),
             F.sum(kept.cast("int")).alias("kept"),
             F.array_sort(F.collect_set(F.when(kept, casts[cfg.label]))).alias("classes"),
             F.bit_xor(row_hash).alias("xor"),
@@ -218,6 +221,7 @@ def _prepare(spark: SparkSession, cfg: Any, features: list[str] | None = None) -
     needed = [*features, cfg.label] if cfg.missing == "drop" else [cfg.label]
     profile = _profile(raw, casts, needed, [*features, cfg.label], cfg)
     _check_values(profile, cfg)
+    missing.note_dropped(profile, cfg)
     rows = int(profile["kept"] or 0)
     if rows == 0:
         raise RunnerError(f"data: no rows left after dropping rows with missing {needed}")

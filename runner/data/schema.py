@@ -16,6 +16,7 @@ from typing import Any
 from runner.compat import pyspark as compat_pyspark
 from runner.config.types import ALIASES
 from runner.data.formats import data_files, format_of, is_data, resolve_path
+from runner.data.markers import markers
 from runner.errors import RunnerError, first_line
 
 INFER_ROWS = 100_000  # CSV/JSON rows pandas reads to infer a local file's column types
@@ -124,19 +125,21 @@ def quoted(column: str) -> str:
 
 def _inferred_of(cfg: Any) -> dict[str, str] | None:
     options = tuple(sorted(reader_options(cfg).items()))
-    found = _inferred(resolve_path(str(cfg.path)), cfg.format, options, str(cfg.label))
+    found = _inferred(resolve_path(str(cfg.path)), cfg.format, options, str(cfg.label),
+                      tuple(markers(cfg)))
     return None if found is None else dict(found)
 
 
 @functools.lru_cache(maxsize=64)
 def _inferred(path: str, given_format: str | None, options: tuple[tuple[str, str], ...],
-              label: str) -> tuple[tuple[str, str], ...] | None:
-    inferred = _infer(path, format_of(path, given_format), dict(options), label)
+              label: str, na_values: tuple[str, ...] = ()
+              ) -> tuple[tuple[str, str], ...] | None:
+    inferred = _infer(path, format_of(path, given_format), dict(options), label, na_values)
     return None if inferred is None else tuple(inferred.items())
 
 
-def _infer(path: str, data_format: str, options: dict[str, str], label: str
-           ) -> dict[str, str] | None:
+def _infer(path: str, data_format: str, options: dict[str, str], label: str,
+           na_values: tuple[str, ...] = ()) -> dict[str, str] | None:
     """Column -> Spark type of a local source, None where that needs Spark."""
     if "://" in path or data_format not in ("csv", "json", "parquet", "orc"):
         return None
@@ -144,7 +147,7 @@ def _infer(path: str, data_format: str, options: dict[str, str], label: str
     if not files_:
         raise RunnerError(f"data.path: {path} holds no {data_format} files")
     try:
-        kinds = _read_kinds(files_[0], data_format, options)
+        kinds = _read_kinds(files_[0], data_format, options, na_values)
     except Exception as exc:  # a file pandas or pyarrow cannot parse: Spark could not either
         raise RunnerError(f"data.path: cannot read {files_[0]} as {data_format}: "
                           f"{first_line(exc)}") from exc
@@ -160,8 +163,10 @@ def _spark_type(kind: str, is_label: bool) -> str:
     return "double" if kind == "f" else "string"
 
 
-def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[str, str]:
-    """Column -> numpy kind letter (i, u: integers, f: floating, else text) of one data file."""
+def _read_kinds(file: str, data_format: str, options: dict[str, str],
+                na_values: tuple[str, ...] = ()) -> dict[str, str]:
+    """Column -> numpy kind letter (i, u: integers, f: floating, else text) of one data file;
+    ``na_values`` (``missing.markers``) are the CSV cells read as missing."""
     if data_format in ("parquet", "orc"):
         import pyarrow as pa
         import pyarrow.orc
@@ -178,9 +183,9 @@ def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[st
         frame = pd.read_json(file, lines=True, nrows=INFER_ROWS)
     else:
         header = options.get("header", "false").lower() == "true"
-        null = [options["nullValue"]] if "nullValue" in options else None
         frame = pd.read_csv(file, sep=options.get("sep", options.get("delimiter", ",")),
-                            header=0 if header else None, nrows=INFER_ROWS, na_values=null,
+                            header=0 if header else None, nrows=INFER_ROWS,
+                            na_values=list(na_values), keep_default_na=False,
                             quotechar=options.get("quote", '"')[:1] or '"')
         if not header:  # Spark's names for a file without a header
             frame.columns = [f"_c{i}" for i in range(len(frame.columns))]

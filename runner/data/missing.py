@@ -1,0 +1,95 @@
+"""Missing values as data files write them: ``NA`` (R), an empty cell (pandas, Spark), a quoted
+empty ``""`` (Excel), ``NULL``, ``N/A``, ``NaN``, ... ``data.na_values`` lists the markers
+(default: pandas' own list, so inference and Spark's read agree).
+
+pandas applies the list when it infers the schema; Spark's CSV reader knows one ``nullValue``,
+so the other markers are mapped to null here, on the raw text, before any column is cast. Rows
+whose label is missing are dropped with a note (``data.missing`` applies to features only).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runner import console
+from runner.data.formats import data_files, format_of, resolve_path
+from runner.data.markers import markers
+from runner.data.schema import quoted, reader_options
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, Row
+
+MISSING_LABELS = "missing_label"  # the profile's count of rows whose label is missing
+_SHOWN = 4  # markers named per column
+
+
+def is_text(cfg: Any) -> bool:
+    """Whether the data is CSV/TSV text, where markers are strings (JSON and Parquet have nulls)."""
+    return format_of(resolve_path(str(cfg.path)), cfg.format) == "csv"
+
+
+def as_null(raw: DataFrame, cfg: Any) -> DataFrame:
+    """``raw`` with every marker in its text columns made null (CSV only)."""
+    return markers_as_null(raw, format_of(resolve_path(str(cfg.path)), cfg.format), markers(cfg))
+
+
+def markers_as_null(raw: DataFrame, data_format: str, found: list[str]) -> DataFrame:
+    """``raw`` read as ``data_format`` with the ``found`` markers in its text columns made null
+    (CSV only: other formats have nulls of their own). ``runner predict`` reads its input with
+    the markers of the model's training run."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    if data_format != "csv" or not found:
+        return raw
+    text = {f.name for f in raw.schema.fields if isinstance(f.dataType, StringType)}
+    return raw.select(*[
+        F.when(_col(c).isin(found), F.lit(None).cast("string")).otherwise(_col(c)).alias(c)
+        if c in text else _col(c) for c in raw.columns])
+
+
+def _col(name: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.col(quoted(name))
+
+
+def profile_columns(cfg: Any) -> list[Column]:
+    """Aggregates for the data's profile job: the rows whose label is missing."""
+    from pyspark.sql import functions as F
+
+    return [F.sum(_col(str(cfg.label)).isNull().cast("int")).alias(MISSING_LABELS)]
+
+
+def note_dropped(profile: Row, cfg: Any) -> None:
+    """One note when rows were dropped for a missing label."""
+    count = int(profile.asDict().get(MISSING_LABELS) or 0)
+    if count:
+        console.note(f"data: {count} row(s) with a missing label {cfg.label!r} dropped "
+                     "(data.na_values lists what counts as missing)")
+
+
+def counts(cfg: Any) -> dict[str, tuple[int, list[str]]]:
+    """Column -> (missing cells, markers seen) of a local CSV source, read without the JVM; empty
+    for other formats and remote data. An empty unquoted cell shows as ``''``."""
+    import pandas as pd
+
+    path = resolve_path(str(cfg.path))
+    if "://" in path or not is_text(cfg):
+        return {}
+    options, found = reader_options(cfg), markers(cfg)
+    header = options.get("header", "false").lower() == "true"
+    seen: dict[str, dict[str, int]] = {}
+    for file in data_files(path, "csv"):
+        frame = pd.read_csv(file, sep=options.get("sep", options.get("delimiter", ",")),
+                            header=0 if header else None, dtype=str, keep_default_na=False,
+                            quotechar=options.get("quote", '"')[:1] or '"')
+        if not header:
+            frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
+        for column in frame.columns:
+            hits = frame[column][frame[column].isin(found)].value_counts()
+            per = seen.setdefault(str(column), {})
+            for marker, n in hits.items():
+                per[str(marker)] = per.get(str(marker), 0) + int(n)
+    return {c: (sum(m.values()), sorted(m, key=lambda k: -m[k])[:_SHOWN])
+            for c, m in seen.items()}
