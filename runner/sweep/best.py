@@ -101,7 +101,8 @@ def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunCon
         version = tracking.register(logged).version  # the run is FINISHED again by now
     if name and version:
         alias = train.promote(cfg, name, version, chosen.metrics[primary])
-        out(f"[sweep] best trial's model: {name} version {version} @{alias}")
+        out(f"[sweep] best trial's model: {name} version {version}"
+            + (f" @{alias}" if alias else " (no alias)"))
 
 
 def _dataset(cfg: DictConfig, context: RunContext) -> data_mod.Dataset:
