@@ -18,8 +18,7 @@ from omegaconf import MISSING
 from runner.compat import pandas as compat_pandas
 from runner.config.classifiers import MODEL_SCHEMAS
 from runner.config.enums import LabelOrder, LogModels, Metric, MissingPolicy, SaveMode
-
-PENGUINS = "pkg://runner.resources/penguins.csv"
+from runner.config.lab import PENGUINS, register_lab_resolver
 
 
 @dataclass
@@ -177,6 +176,7 @@ def register_configs() -> None:
     from runner.config.names import register_name_resolvers
 
     register_name_resolvers()
+    register_lab_resolver()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=RunnerConfig)
     cs.store(group="data", name="base_data", node=DataConfig)
