@@ -99,6 +99,12 @@ def test_reader_options_need_no_plus(tmp_path: Path) -> None:
     assert dict(cfg.data.options) == {"header": "False", "nullValue": "NA"}
     assert opened(["+data.options.x=1", "~data.options.header", "data.label=y"]) == [
         "+data.options.x=1", "~data.options.header", "data.label=y"]
+    tabs = tmp_path / "anes.dat"  # statsmodels' anes96: tabs, names quoted with '
+    tabs.write_text("'age'\t'vote'\n36\t1\n20\t0\n")
+    cfg = make_config(opened([f"data.path={tabs}", "data.label=vote", "data.options.sep='\\t'",
+                              "data.options.quote=\"'\""])).data
+    assert cfg.options.sep == "\\t"  # as Spark takes it; inference reads it as a tab too
+    assert schema_of(cfg) == {"age": "double", "vote": "int"}
     with pytest.raises(Exception) as raised:  # noqa: PT011 - Hydra's own error, put in one line
         make_config(opened(["data.optons.sep=x"]))
     assert "did you mean data.options" in one_line(raised.value)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from runner import console
 from runner.data.formats import data_files, format_of, resolve_path
 from runner.data.markers import markers
-from runner.data.schema import quoted, reader_options
+from runner.data.schema import pandas_csv, quoted, reader_options
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row
@@ -81,9 +81,7 @@ def counts(cfg: Any) -> dict[str, tuple[int, list[str]]]:
     header = options.get("header", "false").lower() == "true"
     seen: dict[str, dict[str, int]] = {}
     for file in data_files(path, "csv"):
-        frame = pd.read_csv(file, sep=options.get("sep", options.get("delimiter", ",")),
-                            header=0 if header else None, dtype=str, keep_default_na=False,
-                            quotechar=options.get("quote", '"')[:1] or '"')
+        frame = pd.read_csv(file, **pandas_csv(options), dtype=str, keep_default_na=False)
         if not header:
             frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
         for column in frame.columns:
