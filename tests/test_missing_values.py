@@ -71,12 +71,14 @@ def test_spark_reads_the_markers_as_missing(spark, tmp_path: Path, marker: str, 
     sex, a feature here) are dropped (data.missing=drop); the sex label's missing rows are
     dropped with one note."""
     path = write_palmer(tmp_path, marker)
+    capsys.readouterr()
     species = data.load(spark, _data(path, "species", *STYLES[marker][1]))
     assert species.rows == len(rows()) - NO_SEX
     assert species.class_names == ["Adelie", "Gentoo", "Chinstrap"]
+    assert (f"{NO_SEX} of {len(rows())} row(s) dropped for a missing feature value "
+            f"(data.missing=drop), most for 'sex' ({NO_SEX} missing)") in capsys.readouterr().err
     if marker != "NA":
         return
-    capsys.readouterr()
     sex = data.load(spark, _data(path, "sex"))
     assert sorted(sex.class_names) == ["female", "male"]
     assert sex.rows == len(rows()) - NO_SEX

@@ -178,7 +178,7 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], checke
     try:
         profile = raw.agg(
             *checks,
-            *missing.profile_columns(cfg),
+            *missing.profile_columns(cfg, needed),
             F.sum(kept.cast("int")).alias("kept"),
             F.array_sort(F.collect_set(F.when(kept, casts[cfg.label]))).alias("classes"),
             F.bit_xor(row_hash).alias("xor"),

@@ -19,7 +19,8 @@ from runner.data.schema import pandas_csv, quoted, reader_options
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row
 
-MISSING_LABELS = "missing_label"  # the profile's count of rows whose label is missing
+# the profile's counts: all rows, rows whose label is missing, missing values per feature
+ALL_ROWS, MISSING_LABELS, MISSING_IN = "all_rows", "missing_label", "missing_in:"
 _SHOWN = 4  # markers named per column
 
 
@@ -54,19 +55,34 @@ def _col(name: str) -> Column:
     return F.col(quoted(name))
 
 
-def profile_columns(cfg: Any) -> list[Column]:
-    """Aggregates for the data's profile job: the rows whose label is missing."""
+def profile_columns(cfg: Any, needed: list[str]) -> list[Column]:
+    """Aggregates for the data's profile job: all rows, the rows whose label is missing, and per
+    feature column of ``needed`` (a missing value drops the row) its missing values."""
     from pyspark.sql import functions as F
 
-    return [F.sum(_col(str(cfg.label)).isNull().cast("int")).alias(MISSING_LABELS)]
+    label = str(cfg.label)
+    return [F.count(F.lit(1)).alias(ALL_ROWS),
+            F.sum(_col(label).isNull().cast("int")).alias(MISSING_LABELS),
+            *[F.sum(_col(c).isNull().cast("int")).alias(f"{MISSING_IN}{c}")
+              for c in needed if c != label]]
 
 
 def note_dropped(profile: Row, cfg: Any) -> None:
-    """One note when rows were dropped for a missing label."""
-    count = int(profile.asDict().get(MISSING_LABELS) or 0)
-    if count:
-        console.note(f"data: {count} row(s) with a missing label {cfg.label!r} dropped "
+    """One note per reason rows were dropped: a missing label, a missing feature value (with
+    the column missing most, as a hint where to look)."""
+    found = profile.asDict()
+    labels = int(found.get(MISSING_LABELS) or 0)
+    if labels:
+        console.note(f"data: {labels} row(s) with a missing label {cfg.label!r} dropped "
                      "(data.na_values lists what counts as missing)")
+    dropped = int(found.get(ALL_ROWS) or 0) - int(found.get("kept") or 0) - labels
+    per_column = {k[len(MISSING_IN):]: int(v or 0) for k, v in found.items()
+                  if k.startswith(MISSING_IN)}
+    if dropped > 0 and per_column:
+        worst = max(per_column, key=lambda c: per_column[c])
+        console.note(f"data: {dropped} of {found[ALL_ROWS]} row(s) dropped for a missing feature "
+                     f"value (data.missing=drop), most for {worst!r} ({per_column[worst]} "
+                     "missing): set data.missing=impute or leave such columns out")
 
 
 def counts(cfg: Any) -> dict[str, tuple[int, list[str]]]:
