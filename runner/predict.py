@@ -18,7 +18,7 @@ from typing import Any
 
 from runner import console, spark, tracking
 from runner.config import value_of
-from runner.data import DataSpec, inputs
+from runner.data import DataSpec, inputs, missing
 from runner.errors import RunnerError
 from runner.serving.scorers import spark_reason
 from runner.spark import output
@@ -55,7 +55,8 @@ def run(cfg: Any) -> PredictResult:
     console.out(f"scoring {p.input} ({fmt}) with {model.uri} (run {model.run_id}) on Spark")
     session = spark.get_session(cfg.spark, p.input)
     start = time.perf_counter()
-    frame = inputs.read(session, p.input, fmt, options)
+    frame = missing.markers_as_null(inputs.read(session, p.input, fmt, options), fmt,
+                                    list(trained.na_values))
     pipeline = tracking.load_spark_model(model.local_path)
     prepared = inputs.prepare(frame, signature, inputs.null_unsafe_columns(pipeline))
     hidden = inputs.held_back(pipeline, list(frame.columns), [n for n, _ in signature])

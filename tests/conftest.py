@@ -37,6 +37,7 @@ TEST_SPARK_OVERRIDES = ["spark.master='local[2]'"]  # quoted: Hydra's grammar re
 SLOWEST_FIRST = [
     "test_engines.py",
     "test_sweep_cli.py",
+    "test_real_files.py",  # two CLI runs (a first run, a sweep): ~4 min on a loaded machine
     "reliability/test_sweep_faults.py",
     "test_tracking_server.py",
     "test_cli.py",

@@ -62,6 +62,17 @@ def _runner(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ([], (5, 0.5)),  # the lab's teaching values on the lab's data
+    (["data.path=/d/wine.csv"], (100, 0.0)),  # Spark's own defaults on any other data
+    (["data.path=/d/wine.csv", "model.maxIter=7"], (7, 0.0)),  # what the user sets wins
+    (["data.path=/d/wine.csv", "experiment=lab_second_run"], (10, 0.2)),  # a pinned setup too
+])
+def test_lab_values_only_on_the_lab_data(overrides: list[str], expected: tuple) -> None:
+    cfg = make_config(overrides)
+    assert (cfg.model.maxIter, cfg.model.regParam) == expected
+
+
 def test_cli_rejects_a_wrong_type_naming_the_key(tmp_path) -> None:
     proc = _runner("model.maxIter=foo", cwd=str(tmp_path))
     assert proc.returncode != 0
@@ -74,4 +85,4 @@ def test_cli_prints_the_composed_config(tmp_path) -> None:
     proc = _runner("--cfg", "job", "model.regParam=0.2", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "regParam: 0.2" in proc.stdout
-    assert "maxIter: 5" in proc.stdout
+    assert "maxIter: ${runner.if_lab_data:5,100}" in proc.stdout  # 5 on the lab's data

@@ -261,3 +261,17 @@ def test_the_imputer_fills_only_the_columns_stages_read(spark, tmp_path: Path) -
     assert name == features.IMPUTER
     assert imputer.getInputCols() == ["size", "weight"]
     assert features.read_columns(cfg.features, spec) == ["size", "weight", "colour"]
+
+
+def test_shipped_types_left_out_for_another_file_with_the_same_column(tmp_path: Path) -> None:
+    """palmerpenguins' penguins-raw.csv has a ``Species`` column too, of long names: the lab's
+    ``Species: int`` (its class indices) does not apply to it; a type the user gives does."""
+    raw = tmp_path / "penguins-raw.csv"
+    raw.write_text("Species,Island,Body Mass (g)\nAdelie Penguin (Pygoscelis adeliae),Dream,3750\n"
+                   "Gentoo penguin (Pygoscelis papua),Biscoe,NA\n")
+    spec = DataSpec.resolve(make_config([f"data.path={raw}"]).data)
+    assert dict(spec.schema) == {"Species": "string", "Island": "string",
+                                 "Body Mass (g)": "double"}
+    assert spec.class_names == ()
+    given = DataSpec.resolve(make_config([f"data.path={raw}", "data.schema.Species=binary"]).data)
+    assert given.schema["Species"] == "binary"

@@ -14,6 +14,7 @@ import tempfile
 from runner import console
 from runner.cli import app, completion
 from runner.cli.error_lines import errors_as_one_line
+from runner.cli.open_keys import opened
 from runner.cli.show_schema import show_schema
 from runner.config import register_configs
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``runner`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     task = args.pop(0) if args and args[0] in app.TASKS else "train"
+    args = opened(args)
     register_configs()
     argv0 = sys.argv[0] if sys.argv else "runner"
     query = completion.query(args)

@@ -9,8 +9,10 @@ local store, or checking a config, runs without it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # MLflow 3.17's built-in tracking store schemes, as mlflow.tracking._tracking_service.utils
@@ -78,3 +80,31 @@ def migration_scripts() -> str | None:
     if not packages:
         return None
     return os.path.join(packages[0], "store", "db_migrations", "versions")
+
+
+@contextlib.contextmanager
+def event_lines_to(sink: Callable[[str], None]) -> Iterator[None]:
+    """During the block, each line MLflow prints to its event stream
+    (``mlflow.utils.logging_utils.MLFLOW_LOGGING_STREAM``: ``eprint`` notes such as
+    "Successfully registered model", and its loggers' records) goes to ``sink`` instead of
+    stderr."""
+    from mlflow.utils import logging_utils
+
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
+    pending: list[str] = []
+
+    def write(text: str) -> None:
+        pending.append(text)
+        joined = "".join(pending)
+        *lines, rest = joined.split("\n")
+        pending[:] = [rest] if rest else []
+        for line in lines:
+            sink(line)
+
+    stream.write = write  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del stream.write  # the class's own write again
+        if pending:
+            sink("".join(pending))

@@ -21,8 +21,8 @@ class ClassifierConfig:
 @dataclass
 class LogisticRegressionConfig(ClassifierConfig):
     _target_: str = "pyspark.ml.classification.LogisticRegression"
-    maxIter: int = 5  # noqa: N815 - Spark's parameter names
-    regParam: float = 0.5  # noqa: N815
+    maxIter: int = 100  # noqa: N815 - Spark's parameter names and defaults
+    regParam: float = 0.0  # noqa: N815
     elasticNetParam: float = 0.0  # noqa: N815
     family: str = "auto"
     fitIntercept: bool = True  # noqa: N815

@@ -1,15 +1,20 @@
-"""Names that follow the data set: experiment, registered model and (through the experiment)
-Optuna study follow ``data.name``, so different data sets never share a champion or a study.
+"""Names that follow the task: experiment, registered model and (through the experiment) Optuna
+study follow ``data.name`` and ``data.label`` (``palmerpenguins-species``,
+``palmerpenguins-sex``), so models of different data sets or labels never share a lineage, a
+champion or a study.
 
-These are config naming rules: the config's ``${runner.experiment:${data.name}}``-style defaults
-resolve through them (``register_name_resolvers``), before any store is touched.
+These are config naming rules: the config's ``${runner.experiment:${data.name},${data.label}}``
+defaults resolve through them (``register_name_resolvers``), before any store is touched.
 """
 
 from __future__ import annotations
 
-# The names runner gave the penguins before names came from the data: kept, since stores,
-# scripts and `runner serve` users find penguins' runs and champion under them
-HISTORIC_NAMES = {"penguins": ("runner", "penguin-classifier")}
+import re
+from collections.abc import Callable
+
+# The names runner gave the lab's task (penguins, label Species) before names came from the
+# data: kept, since stores, scripts and `runner serve` users find its runs and champion there
+HISTORIC_NAMES = {("penguins", "Species"): ("runner", "penguin-classifier")}
 _CODEC_ENDINGS = (".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst")
 
 
@@ -22,23 +27,39 @@ def data_name(path: str) -> str:
     return base.split(".", 1)[0] or base
 
 
-def experiment_name(name: str) -> str:
-    """The MLflow experiment of a data set: its name (penguins: ``runner``, as always)."""
-    return HISTORIC_NAMES.get(name, (name, ""))[0]
+def task_name(name: str, label: str) -> str:
+    """``<data name>-<label>``, with the label's characters a registered model name or a
+    ``models:/`` URI could not carry (``/``, ``:``, spaces) as ``_``."""
+    return f"{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(label))}"
 
 
-def registered_model_name(name: str) -> str:
-    """The registered model of a data set: ``<name>-classifier`` (penguins:
-    ``penguin-classifier``)."""
-    return HISTORIC_NAMES.get(name, ("", f"{name}-classifier"))[1]
+def _names(name: str, label: str | None) -> tuple[str, str]:
+    """(experiment, registered model) of a task. Without a label (a config written before the
+    names took it) the data name alone: ``<name>`` and ``<name>-classifier``."""
+    if label is None:
+        return HISTORIC_NAMES[("penguins", "Species")] if name == "penguins" else (
+            name, f"{name}-classifier")
+    return HISTORIC_NAMES.get((name, str(label))) or (task_name(name, label),) * 2
 
 
-NAME_RESOLVERS = {"runner.data_name": data_name, "runner.experiment": experiment_name,
-                  "runner.model_name": registered_model_name}
+def experiment_name(name: str, label: str | None = None) -> str:
+    """The MLflow experiment of a task: ``<name>-<label>`` (the lab's: ``runner``)."""
+    return _names(name, label)[0]
+
+
+def registered_model_name(name: str, label: str | None = None) -> str:
+    """The registered model of a task: ``<name>-<label>`` (the lab's: ``penguin-classifier``)."""
+    return _names(name, label)[1]
+
+
+NAME_RESOLVERS: dict[str, Callable[..., str]] = {
+    "runner.data_name": data_name, "runner.experiment": experiment_name,
+    "runner.model_name": registered_model_name}
 
 
 def register_name_resolvers() -> None:
-    """Make the config's ``${runner.experiment:${data.name}}``-style defaults resolvable."""
+    """Make the config's ``${runner.experiment:${data.name},${data.label}}`` defaults
+    resolvable."""
     from omegaconf import OmegaConf
 
     for resolver, fn in NAME_RESOLVERS.items():

@@ -15,10 +15,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from runner.compat import pandas as compat_pandas
 from runner.config.classifiers import MODEL_SCHEMAS
 from runner.config.enums import LabelOrder, LogModels, Metric, MissingPolicy, SaveMode
-
-PENGUINS = "pkg://runner.resources/penguins.csv"
+from runner.config.lab import PENGUINS, register_lab_resolver
 
 
 @dataclass
@@ -37,7 +37,11 @@ class DataConfig:
     # Spark reader format; null: from the path's ending or a folder's files (formats.format_of)
     format: str | None = None
     path: str = PENGUINS
+    # any Spark reader option: `data.options.nullValue=NA` (no `+` needed)
     options: dict[str, str] = field(default_factory=lambda: {"header": "true"})
+    # CSV cells read as missing, in schema inference and in Spark's read alike (data/missing.py);
+    # default: pandas' own list (NA, N/A, NULL, NaN, None, empty, ...)
+    na_values: list[str] = field(default_factory=compat_pandas.default_na_values)
     # column -> Spark SQL type, overriding the type inferred from the source (data.DataSpec.resolve)
     schema: dict[str, str] = field(default_factory=dict)
     label: str = "Species"
@@ -111,9 +115,9 @@ class EvaluationConfig:
 class TrackingConfig:
     # null: $MLFLOW_TRACKING_URI if set, else an sqlite store at outputs/mlflow.db
     uri: str | None = None
-    # from data.name: <name> and <name>-classifier (penguins keep runner, penguin-classifier)
-    experiment_name: str = "${runner.experiment:${data.name}}"
-    registered_model_name: str | None = "${runner.model_name:${data.name}}"
+    # from data.name and data.label: <name>-<label> (the lab keeps runner, penguin-classifier)
+    experiment_name: str = "${runner.experiment:${data.name},${data.label}}"
+    registered_model_name: str | None = "${runner.model_name:${data.name},${data.label}}"
     log_models: LogModels = LogModels.best
     # a newly registered best becomes @champion only if its primary metric beats the current
     # champion's by more than this; otherwise it is @challenger
@@ -197,6 +201,7 @@ def register_configs() -> None:
     from runner.config.names import register_name_resolvers
 
     register_name_resolvers()
+    register_lab_resolver()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=RunnerConfig)
     cs.store(group="data", name="base_data", node=DataConfig)

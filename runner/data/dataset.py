@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.config.types import FLOATING
 from runner.context import RunContext, config_key
-from runner.data import holdout
+from runner.data import holdout, missing
 from runner.data.labels import label_classes
 from runner.data.schema import quoted
 from runner.errors import RunnerError, first_line
@@ -95,11 +95,12 @@ def _read(spark: SparkSession, spec: DataSpec) -> DataFrame:
     path = spec.path
     data_format = spec.format
     try:
-        return spark.read.format(data_format).options(**spec.options).load(path)
+        raw = spark.read.format(data_format).options(**spec.options).load(path)
     except Exception as exc:
         raise RunnerError(
             f"data.path: cannot read {path} as {data_format}: {first_line(exc)}"
         ) from exc
+    return missing.as_null(raw, spec)
 
 
 def _casts(raw: DataFrame, spec: DataSpec) -> dict[str, Column]:
@@ -151,6 +152,7 @@ def _profile(raw: DataFrame, casts: dict[str, Column], needed: list[str], checke
     try:
         profile = raw.agg(
             *checks,
+            *missing.profile_columns(spec, needed),
             F.sum(kept.cast("int")).alias("kept"),
             F.array_sort(F.collect_set(F.when(kept, casts[spec.label]))).alias("classes"),
             F.bit_xor(row_hash).alias("xor"),
@@ -193,6 +195,7 @@ def _prepare(spark: SparkSession, spec: DataSpec, features: list[str] | None = N
     needed = [*features, spec.label] if spec.missing == "drop" else [spec.label]
     profile = _profile(raw, casts, needed, [*features, spec.label], spec)
     _check_values(profile, spec)
+    missing.note_dropped(profile, spec)
     rows = int(profile["kept"] or 0)
     if rows == 0:
         raise RunnerError(f"data: no rows left after dropping rows with missing {needed}")

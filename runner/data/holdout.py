@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runner.data import formats, schema
+from runner.data import formats, missing, schema
 from runner.data.schema import quoted
 from runner.errors import RunnerError, first_line
 
@@ -28,7 +28,8 @@ def check_config(spec: DataSpec) -> None:
     if "://" in spec.test_path:
         return  # not readable before the JVM: Spark's read checks it
     formats.check_files(spec.test_path, spec.test_format)
-    theirs = schema.infer(spec.test_path, spec.test_format, dict(spec.options), spec.label)
+    theirs = schema.infer(spec.test_path, spec.test_format, dict(spec.options), spec.label,
+                          spec.na_values)
     if theirs is None:
         return
     ours = list(spec.schema)
@@ -62,10 +63,11 @@ def read_test(spark: SparkSession, spec: DataSpec, needed: list[str]) -> DataFra
     except Exception as exc:
         raise RunnerError(f"data.test_path: cannot read {spec.test_path} as "
                           f"{spec.test_format}: {first_line(exc)}") from exc
+    raw = missing.markers_as_null(raw, spec.test_format, list(spec.na_values))
     types = dict(spec.schema)
-    missing = [c for c in types if c not in raw.columns]
-    if missing:
-        raise RunnerError(f"data.test_path: column(s) {missing} not found; the file has "
+    absent = [c for c in types if c not in raw.columns]
+    if absent:
+        raise RunnerError(f"data.test_path: column(s) {absent} not found; the file has "
                           f"{raw.columns}")
     casts = {c: F.col(quoted(c)).try_cast(t).alias(c) for c, t in types.items()}
     failed = F.lit(None).cast("string")

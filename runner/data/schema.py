@@ -32,9 +32,12 @@ def schema_of(cfg: Any, inferred: dict[str, str] | None) -> dict[str, str]:
                 "starts; list them: data.schema={column: type, ...}"
             )
         return listed
-    if not own_file(cfg, inferred):  # the shipped entries for another file's columns are left out
+    if not own_file(cfg, inferred):  # the shipped entries, written for another file, are left out
         _check_given(cfg, listed, inferred)
-        listed = {c: t for c, t in listed.items() if c in inferred}
+        # even for a column this file has too: penguins-raw.csv's Species holds names, not
+        # the lab's int class indices
+        shipped = _shipped_schema(str(cfg.get("written_for") or ""))
+        listed = {c: t for c, t in listed.items() if c in inferred and shipped.get(c) != t}
     missing = [c for c in listed if c not in inferred]
     if missing:
         raise RunnerError(
@@ -112,17 +115,18 @@ def quoted(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
 
 
-def infer(path: str, data_format: str, options: dict[str, str], label: str
-          ) -> dict[str, str] | None:
-    """Column -> Spark type of a local source (resolved ``path``), None where that needs Spark.
-    Read afresh on every call: ``DataSpec.resolve`` calls it once per task."""
+def infer(path: str, data_format: str, options: dict[str, str], label: str,
+          na_values: tuple[str, ...] = ()) -> dict[str, str] | None:
+    """Column -> Spark type of a local source (resolved ``path``), None where that needs Spark;
+    ``na_values``: the CSV cells read as missing. Read afresh on every call: ``DataSpec.resolve``
+    calls it once per task."""
     if "://" in path or data_format not in ("csv", "json", "parquet", "orc"):
         return None
     files_ = data_files(path, data_format)
     if not files_:
         raise RunnerError(f"data.path: {path} holds no {data_format} files")
     try:
-        kinds = _read_kinds(files_[0], data_format, options)
+        kinds = _read_kinds(files_[0], data_format, options, na_values)
     except Exception as exc:  # a file pandas or pyarrow cannot parse: Spark could not either
         raise RunnerError(f"data.path: cannot read {files_[0]} as {data_format}: "
                           f"{first_line(exc)}") from exc
@@ -138,8 +142,10 @@ def _spark_type(kind: str, is_label: bool) -> str:
     return "double" if kind == "f" else "string"
 
 
-def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[str, str]:
-    """Column -> numpy kind letter (i, u: integers, f: floating, else text) of one data file."""
+def _read_kinds(file: str, data_format: str, options: dict[str, str],
+                na_values: tuple[str, ...] = ()) -> dict[str, str]:
+    """Column -> numpy kind letter (i, u: integers, f: floating, else text) of one data file;
+    ``na_values`` (``missing.markers``) are the CSV cells read as missing."""
     if data_format in ("parquet", "orc"):
         import pyarrow as pa
         import pyarrow.orc
@@ -156,10 +162,23 @@ def _read_kinds(file: str, data_format: str, options: dict[str, str]) -> dict[st
         frame = pd.read_json(file, lines=True, nrows=INFER_ROWS)
     else:
         header = options.get("header", "false").lower() == "true"
-        null = [options["nullValue"]] if "nullValue" in options else None
-        frame = pd.read_csv(file, sep=options.get("sep", options.get("delimiter", ",")),
-                            header=0 if header else None, nrows=INFER_ROWS, na_values=null,
-                            quotechar=options.get("quote", '"')[:1] or '"')
+        frame = pd.read_csv(file, **pandas_csv(options), nrows=INFER_ROWS,
+                            na_values=list(na_values), keep_default_na=False)
         if not header:  # Spark's names for a file without a header
             frame.columns = [f"_c{i}" for i in range(len(frame.columns))]
     return {str(c): frame[c].dtype.kind for c in frame.columns}
+
+
+# the escapes Spark's CSV reader takes in ``sep`` (CSVExprUtils.toChar): `data.options.sep='\t'`
+# reaches runner as backslash-t, which pandas would take as a regular expression
+_SEP_ESCAPES = {"\\t": "\t", "\\n": "\n", "\\r": "\r", "\\b": "\b", "\\f": "\f",
+                "\\\"": "\"", "\\'": "'", "\\\\": "\\", "\\u0000": "\0"}
+
+
+def pandas_csv(options: dict[str, str]) -> dict[str, Any]:
+    """``pandas.read_csv`` arguments for Spark's CSV reader options: separator (its escapes
+    translated), header, quote character."""
+    sep = options.get("sep", options.get("delimiter", ","))
+    header = options.get("header", "false").lower() == "true"
+    return {"sep": _SEP_ESCAPES.get(sep, sep), "header": 0 if header else None,
+            "quotechar": options.get("quote", '"')[:1] or '"'}

@@ -23,6 +23,7 @@ from runner.config.enums import value_of
 from runner.config.schemas import DataConfig
 from runner.context import RunContext, config_key
 from runner.data import formats, schema
+from runner.data.markers import markers
 from runner.errors import RunnerError
 
 
@@ -57,6 +58,7 @@ class DataSpec:
     split: Split
     written_for: str | None
     key: str
+    na_values: tuple[str, ...] = ()  # CSV cells read as missing (data.na_values + nullValue)
     # data.test_path resolved: the holdout file that is the test split (data.path is then all
     # training data), its format and the path as given; None without one
     test_path: str | None = None
@@ -89,7 +91,8 @@ class DataSpec:
         if "://" not in path and "pathGlobFilter" not in cfg.options:
             formats.check_files(path, data_format)
         options = schema.reader_options(cfg, path)
-        inferred = schema.infer(path, data_format, options, cfg.label)
+        na_values = tuple(markers(cfg))
+        inferred = schema.infer(path, data_format, options, cfg.label, na_values)
         own = schema.own_file(cfg, inferred)
         return cls(
             name=cfg.name, source=cfg.path, path=path, format=data_format,
@@ -100,7 +103,8 @@ class DataSpec:
             missing=value_of(cfg.missing), impute_strategy=cfg.impute_strategy,
             split=Split(float(cfg.split.train), float(cfg.split.test), int(cfg.split.seed),
                         float(cfg.split.validation or 0.0)),
-            written_for=cfg.written_for, key=key, **_holdout(cfg.test_path, data_format),
+            written_for=cfg.written_for, key=key, na_values=na_values,
+            **_holdout(cfg.test_path, data_format),
         )
 
     @classmethod
@@ -126,6 +130,7 @@ class DataSpec:
             split=Split(float(split.get("train", 0.7)), float(split.get("test", 0.3)),
                         int(split.get("seed", 42)), float(split.get("validation") or 0.0)),
             written_for=data.get("written_for"), key=config_key(dict(data)),
+            na_values=tuple(markers(data)),
         )
 
     def named(self, class_names: list[str]) -> DataSpec:

@@ -7,6 +7,7 @@ start, so ``start_async`` begins it in a thread while the caller sets up MLflow.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import os
@@ -23,7 +24,7 @@ from urllib.parse import urlparse
 
 from runner.compat import pyspark as compat_pyspark
 from runner.errors import RunnerError
-from runner.spark import class_archive
+from runner.spark import class_archive, quiet
 
 T = TypeVar("T")
 
@@ -169,7 +170,8 @@ def _create_session(cfg: Any, input_path: str | None) -> SparkSession:
             continue  # a Connect client cannot set JVM or core settings of the server
         builder = builder.config(key, value)
     try:
-        session = builder.getOrCreate()
+        with quiet.jvm_stderr_filtered() if not cfg.remote else contextlib.nullcontext():
+            session = builder.getOrCreate()
     except Exception as exc:  # py4j/grpc errors carry pages of Java text; keep the first line
         where = cfg.remote or cfg.master
         raise RunnerError(f"could not start Spark ({where}): {str(exc).splitlines()[0]}") from exc

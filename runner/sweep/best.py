@@ -116,7 +116,8 @@ def log_best_model(chosen: tracking.ChildRun, kept: Best | None, context: RunCon
         logged or tracking.LoggedModel("", name, None, run_id)).version
     if version:
         alias = train.promote(cfg, name, version, metrics[test_primary])
-        out(f"[sweep] refit winner's model: {name} version {version} @{alias}")
+        out(f"[sweep] refit winner's model: {name} version {version}"
+            + (f" @{alias}" if alias else " (no alias)"))
 
 
 def _refit_run(cfg: DictConfig, chosen: tracking.ChildRun

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from runner import console
 from runner.compat import mlflow as mlflow_compat
 from runner.config.types import MLFLOW_NUMERIC, MLFLOW_TYPES
 from runner.errors import RunnerError
@@ -13,6 +15,9 @@ from runner.tracking import runs
 
 # MLmodel metadata key: the declared type of each input the signature declares ``any``
 DECLARED_TYPES_KEY = "declared_input_types"
+# what MLflow prints as it registers: runner says "registered: <name> version <n>" itself
+_REGISTRATION = re.compile(r"Successfully registered model |Registered model .* already exists|"
+                           r"Created version ")
 
 
 @dataclass(frozen=True)
@@ -142,5 +147,15 @@ def register(logged: LoggedModel) -> LoggedModel:
         # runs:/<id>/model MLflow finds no run artifact and warns before doing the same
         source = (logged.uri if logged.uri.startswith("models:/")
                   else f"runs:/{logged.run_id}/{runs.MODEL_ARTIFACT}")
-        version = mlflow.register_model(source, logged.registered_name).version
+        with mlflow_compat.event_lines_to(_registration_line):
+            version = mlflow.register_model(source, logged.registered_name).version
     return LoggedModel(logged.uri, logged.registered_name, str(version), logged.run_id)
+
+
+def _registration_line(line: str) -> None:
+    """A line MLflow printed while registering: its registration notes to the job log only,
+    anything else (a warning) to the console as MLflow meant."""
+    if _REGISTRATION.match(line):
+        console.to_job_log(line)
+    else:
+        console.say(line)

@@ -1,6 +1,8 @@
 """Champion and challenger: a newly registered version takes the ``champion`` alias when it
 beats the current champion on the sweep's metric, compared only within one lineage (same data,
-same split)."""
+same split). A version of another task (its label, class names or input columns differ from the
+champion's) takes no alias at all, whatever its registered name: a client of the champion would
+get answers to another question."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def promote(
     greater_is_better: bool = True,
 ) -> str:
     """Alias a new version ``champion`` if it beats the current champion's ``metric`` by more
-    than ``margin`` (or there is none), else ``challenger``. Returns the alias set.
+    than ``margin`` (or there is none), else ``challenger``. Returns the alias set: none (``""``)
+    for a version of another task than the champion's (``task``), with one note.
 
     Metrics are compared only between runs trained on the same data and split (``lineage``): a
     version trained on other data becomes the champion of its own lineage, with one note on
@@ -40,6 +43,13 @@ def promote(
     if champion is not None and str(champion.version) == str(version):
         return resolve.CHAMPION_ALIAS  # already is (a finished sweep run again)
     if champion is not None:
+        other_task = lineage_difference(task(client, name, str(champion.version)),
+                                     task(client, name, version))
+        if other_task:
+            console.note(f"{name} version {version} gets no alias: it answers another task than "
+                         f"@champion version {champion.version} ({other_task}); register it "
+                         "under another name (tracking.registered_model_name)")
+            return ""
         new_run = client.get_model_version(name, version).run_id
         differs = lineage_difference(lineage(client, champion.run_id), lineage(client, new_run))
         if differs:
@@ -97,7 +107,40 @@ def lineage(client: Any, run_id: str | None) -> dict[str, str]:
 
 
 def lineage_difference(champion: dict[str, str], new: dict[str, str]) -> str:
-    """What differs between two lineages, as ``data digest differs (a -> b)``; empty when
-    they match on everything both runs logged."""
+    """What differs between two lineages (or ``task``s), as ``data digest differs (a -> b)``;
+    empty when they match on everything both runs logged."""
     return "; ".join(f"{key} differs ({champion[key]} -> {new[key]})" for key in champion
                      if key in new and champion[key] != new[key])
+
+
+def task(client: Any, name: str, version: str) -> dict[str, str]:
+    """What a registered version answers: its label and class names (from its run's logged
+    config) and its input columns (its signature). Keys a version does not say are left out."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run_id = client.get_model_version(name, version).run_id
+    except MlflowException:
+        return {}
+    found: dict[str, str] = {}
+    data = read.run_config(run_id).get("data") or {}
+    if data.get("label"):
+        found["label"] = str(data["label"])
+    if data.get("class_names"):
+        found["class names"] = ", ".join(map(str, data["class_names"]))
+    inputs = _input_columns(f"models:/{name}/{version}")
+    if inputs:
+        found["input columns"] = ", ".join(inputs)
+    return found
+
+
+def _input_columns(uri: str) -> list[str]:
+    """The input column names of a model's signature; empty when it has none or is unreadable."""
+    import mlflow
+
+    try:
+        signature = mlflow.models.get_model_info(uri).signature
+    except Exception:  # a model logged outside runner, an artifact store out of reach
+        return []
+    return list(signature.inputs.input_names()) if signature and signature.inputs else []
+

@@ -1,0 +1,17 @@
+"""The strings a CSV cell is missing as (``data.na_values``), read by schema inference and by
+Spark's read (``missing``) alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.compat import pandas as compat_pandas
+
+
+def markers(cfg: Any) -> list[str]:
+    """``data.na_values`` (pandas' list when the key is absent, as in a config logged before it
+    existed) plus a ``data.options.nullValue``."""
+    given = cfg.get("na_values")
+    found = [str(v) for v in (compat_pandas.default_na_values() if given is None else given)]
+    null = (cfg.get("options") or {}).get("nullValue")
+    return found if null is None or str(null) in found else [*found, str(null)]
