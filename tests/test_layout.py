@@ -335,8 +335,10 @@ def test_reexporting_packages_declare_all(name: str) -> None:
 
 # Strings in runner's code shaped like dotted module paths that name no module: OmegaConf
 # resolvers (config/names.py) and MLflow run tags
+# MLflow tag names and OmegaConf resolver names shaped like module paths
 NOT_MODULES = frozenset({"runner.data_name", "runner.experiment", "runner.model_name",
-                         "runner.one_vs_rest", "runner.status", "runner.sweep_owner"})
+                         "runner.one_vs_rest", "runner.status", "runner.sweep_owner",
+                         "runner.if_lab_data"})
 DOTTED = re.compile(r"(?:runner|hydra_plugins|pyspark)(?:\.[A-Za-z_]\w*)+")
 YAML_TARGET = re.compile(r"^\s*_target_:\s*['\"]?([\w.]+)['\"]?\s*$", re.MULTILINE)
 

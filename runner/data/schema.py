@@ -36,7 +36,7 @@ def schema_of(cfg: Any, inferred: dict[str, str] | None) -> dict[str, str]:
         _check_given(cfg, listed, inferred)
         # even for a column this file has too: penguins-raw.csv's Species holds names, not
         # the lab's int class indices
-        shipped = _shipped_schema(str(cfg.get("written_for") or ""))
+        shipped = _shipped_schema(str(cfg.written_for or ""))
         listed = {c: t for c, t in listed.items() if c in inferred and shipped.get(c) != t}
     missing = [c for c in listed if c not in inferred]
     if missing:
