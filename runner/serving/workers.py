@@ -23,7 +23,6 @@ from typing import Any
 
 from runner import console
 from runner.errors import RunnerError
-from runner.serving import metrics
 from runner.serving.app import App, log_error
 from runner.serving.connections import Connections, Limits, protocol_factory
 from runner.serving.reload import Follower
@@ -105,9 +104,9 @@ async def drain(app: App, server: asyncio.AbstractServer, connections: Connectio
     while connections.open and time.monotonic() - started < timeout:
         await asyncio.sleep(0.01)
     cut = len(connections.open)
+    received = connections.received()
     for connection in list(connections.open):
         connection.abort()
-    received = int(app.metrics.row[metrics.RECEIVED_SLOT])
     how = (f"{cut} connection(s) still busy after serving.shutdown_timeout={timeout:g} s were "
            "cut" if cut else "every request received was answered")
     console.say(f"runner serve: stopped (pid {os.getpid()}) in "
