@@ -213,7 +213,7 @@ def custom_search_space(path: str | None) -> CustomSearchSpace | None:
         raise RunnerError(f"{where}: cannot import it ({lines[-1]})") from None
     if not callable(function):
         raise RunnerError(f"{where}: a {type(function).__name__}, not a function f(cfg, trial)")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def configure_trial(trial: optuna.Trial, space: SearchSpace, extend: CustomSearchSpace | None,

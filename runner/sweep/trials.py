@@ -23,6 +23,7 @@ from runner.compat import pyspark as compat_pyspark
 from runner.console import Progress
 from runner.context import RunContext
 from runner.errors import RunnerError
+from runner.sweep.contract import Reporter
 from runner.sweep.objectives import OBJECTIVES_KEY, Goals
 from runner.sweep.runs import PARAMS_TAG, TRIAL_TAG, split_overrides
 
@@ -75,8 +76,11 @@ class JobGroups:
 
 def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
         swept_keys: list[str], kind: str, goals: Goals, context: RunContext,
-        jobs: JobGroups) -> Trial:
-    """Prepare, fit, evaluate and log trial ``number`` as a child run of ``parent_run_id``."""
+        jobs: JobGroups, report: Reporter | None = None) -> Trial:
+    """Prepare, fit, evaluate and log trial ``number`` as a child run of ``parent_run_id``.
+
+    ``report``: the study's reporter for this trial's intermediate values (None: no study, or
+    one that takes none); it raises TrialPruned inside the run, which then ends pruned."""
     if not cfg.tracking.run_name:
         OmegaConf.update(cfg, "tracking.run_name", f"trial-{number:03d}")
     swept = {k: v for k, v in split_overrides(overrides).items() if k in swept_keys}
@@ -89,6 +93,9 @@ def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
                           parent_run_id) as run_id:
             fitted = train.fit(prepared, context, overrides, quiet)
             evaluated = train.evaluate_and_log(prepared, context, fitted, quiet, with_model)
+            value = evaluated.metrics.get(train.enum_value(prepared.cfg.evaluation.primary))
+            if report is not None and value is not None and not math.isnan(value):
+                report(0, value)  # one value until folds: then each fold reports as it ends
     result = train.result(run_id, prepared, fitted, evaluated, evaluated.logged)
     return Trial(result, fitted.model, objective_values(result, goals))
 
