@@ -1,10 +1,13 @@
-"""The Hydra Sweeper: ask Optuna for a trial, launch it as a Hydra job, tell Optuna its value.
+"""The Hydra Sweeper: its keys checked, the study opened (or resumed) and handed to runner's
+sweep, then the ask/tell loop (loop.py) asks Optuna for trials, runs them as Hydra jobs and
+tells Optuna how each ended.
 
 With runner's sweep callback active (conf/config.yaml), the study and the MLflow parent run are
 tied together: the sweeper hands runner's ``Sweep`` a view of the study (``runner.sweep.
 StudyView``, here view.OptunaStudyView) and the parent's id is kept in the study, so a resumed
 study logs into the same parent. Checks of the sweeper's keys live in checks.py, samplers.py,
-pruners.py and space.py; the study's storage and life in storage.py and study.py.
+pruners.py and space.py; the study's storage and life in storage.py and study.py; the results
+file in results.py.
 """
 
 from __future__ import annotations
@@ -13,22 +16,19 @@ import logging
 import math
 import sys
 from collections.abc import Mapping
-from concurrent.futures import Future, as_completed, wait
-from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from runner import sweep as runner_sweep
 from runner.compat import hydra as compat_hydra
 from runner.console import out as say
-from runner.errors import RunnerError, TrialPruned, first_line
+from runner.errors import RunnerError
 from runner.sweep import milestones
 
-from . import checks, lock, parallel, pruners, results, samplers
+from . import checks, lock, loop, pruners, results, samplers
 from . import space as space_mod
 from . import storage as storage_mod
 from . import study as study_mod
@@ -143,8 +143,16 @@ class OptunaSweeper(Sweeper):
             + (f" ({recovered + pruned} trial(s) that ended before the interruption told)"
                if recovered + pruned else "")
             + (f" ({killed} interrupted trial(s) marked FAIL)" if killed else ""))
-        self._optimize(study, view, space, n_trials, run)
+        self._loop(study, view, space, run).optimize(n_trials)
         return results.save(study, str(self.composed.hydra.sweep.dir))
+
+    def _loop(self, study: optuna.Study, view: OptunaStudyView, space: space_mod.SearchSpace,
+              run: runner_sweep.Sweep | None) -> loop.TrialLoop:
+        assert self.hydra_context is not None
+        jobs = loop.Jobs(self.hydra_context, self.task_function, self.composed, self.n_jobs,
+                         self.max_failure_rate)
+        return loop.TrialLoop(study, view, space, run, jobs, self._extend,
+                              self.custom_search_space)
 
     def _n_trials(self, space: space_mod.SearchSpace) -> int:
         if not self._is_grid():
@@ -179,122 +187,3 @@ class OptunaSweeper(Sweeper):
         if study.user_attrs.get(study_mod.PARENT_ATTR) != parent:
             study.set_user_attr(study_mod.PARENT_ATTR, parent)
         return run
-
-    def _optimize(self, study: optuna.Study, view: OptunaStudyView,
-                  space: space_mod.SearchSpace, n_trials: int,
-                  run: runner_sweep.Sweep | None) -> None:
-        """Keep ``n_jobs`` trials running, told in the order they were asked.
-
-        Trial k is asked right after trial k - n_jobs is told, so the sampler sees the same
-        finished trials at every ask whatever the trials' timing: a seeded sweep asks for the
-        same trials run after run, with any n_jobs (a trial that ends early waits to be told).
-        """
-        running: dict[Future[JobReturn], optuna.Trial] = {}  # in the order asked
-        untold: list[int] = []  # asked, not told: marked interrupted if the sweep stops
-        try:
-            with self._jobs() as jobs, self._threads():
-                while True:
-                    while (len(running) < self.n_jobs
-                           and study_mod.counted(study) + len(running) < n_trials):
-                        trial = self._ask(study, view, space, run)
-                        untold.append(trial.number)
-                        running[jobs.submit(trial.number, self._overrides(trial, space))] = trial
-                    if not running:
-                        break
-                    oldest = next(iter(running))
-                    wait([oldest])
-                    trial = running.pop(oldest)
-                    self._record(study, view, trial, oldest.result(), run)
-                    untold.remove(trial.number)
-                    self._check_failures(study, n_trials)
-        except BaseException as exc:
-            self._stop(study, view, running, untold, run)
-            if run:
-                run.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
-        if run:
-            run.finish()
-
-    def _ask(self, study: optuna.Study, view: OptunaStudyView, space: space_mod.SearchSpace,
-             run: runner_sweep.Sweep | None) -> optuna.Trial:
-        trial = study.ask(space.distributions)
-        space_mod.configure_trial(trial, space, self._extend, self.composed,
-                                  self.custom_search_space)
-        view.running(trial)
-        if run:
-            run.trial_started(trial.number)
-        return trial
-
-    def _jobs(self) -> parallel.JobPool:
-        assert self.hydra_context is not None
-        return parallel.JobPool(self.hydra_context, self.task_function, self.composed,
-                                self.n_jobs)
-
-    def _threads(self) -> AbstractContextManager[None]:
-        return parallel.per_thread_hydra_config() if self.n_jobs > 1 else nullcontext()
-
-    def _stop(self, study: optuna.Study, view: OptunaStudyView,
-              running: dict[Future[JobReturn], optuna.Trial], untold: list[int],
-              run: runner_sweep.Sweep | None) -> None:
-        """Trials still running are cancelled and waited for (none may stay RUNNING); one that
-        ended anyway is told, the others are marked interrupted (they do not count)."""
-        if run:
-            run.cancel_trials()
-        for future in as_completed(running):
-            trial = running[future]
-            ret = future.result() if future.exception() is None else None
-            if ret is not None and (ret.status == JobStatus.COMPLETED
-                                    or isinstance(compat_hydra.job_error(ret), TrialPruned)):
-                self._record(study, view, trial, ret, run)
-                untold.remove(trial.number)
-        study_mod.mark_interrupted(study, untold)
-
-    @staticmethod
-    def _overrides(trial: optuna.Trial, space: space_mod.SearchSpace) -> list[str]:
-        sampled = [space_mod.as_override(k, v) for k, v in trial.params.items()]
-        return sampled + [f"{k}={v}" for k, v in space.fixed.items()]
-
-    @staticmethod
-    def _record(study: optuna.Study, view: OptunaStudyView, trial: optuna.Trial,
-                ret: JobReturn, run: runner_sweep.Sweep | None) -> None:
-        """Tell Optuna how the trial ended: its value(s), PRUNED, or FAIL with its error."""
-        from optuna.trial import TrialState
-
-        view.ended(trial.number)
-        run_id = run.run_id_of(trial.number) if run else None
-        if run_id:
-            trial.set_user_attr("mlflow_run_id", run_id)
-        values, error = _values(ret, len(study.directions))
-        if isinstance(error, TrialPruned):
-            study_mod.tell(study, trial, state=TrialState.PRUNED)
-        elif error is not None:
-            trial.set_user_attr("error", first_line(error) if isinstance(error, BaseException)
-                                else str(error))
-            study_mod.tell(study, trial, state=TrialState.FAIL)
-        else:
-            study_mod.tell(study, trial, values[0] if len(values) == 1 else values)
-
-    def _check_failures(self, study: optuna.Study, n_trials: int) -> None:
-        failures = study_mod.failed(study)
-        if failures > self.max_failure_rate * n_trials:
-            raise RunnerError(
-                f"sweep stopped: {failures} trial(s) failed, more than max_failure_rate="
-                f"{self.max_failure_rate} of {n_trials} trials allow (raise "
-                "hydra.sweeper.max_failure_rate to go on); each failed run keeps its error")
-
-
-def _values(ret: JobReturn, expected: int) -> tuple[list[float], Any]:
-    """The job's value(s) for Optuna, or why the trial did not give them: its error (a
-    TrialPruned when its pruner stopped it), a NaN, or another count of values than the study's
-    directions."""
-    if ret.status != JobStatus.COMPLETED:
-        return [], compat_hydra.job_error(ret)
-    raw = ret.return_value
-    values = ([float(v) for v in raw] if isinstance(raw, (list, tuple, ListConfig))
-              else [float(raw)])
-    if len(values) != expected:
-        return values, (f"the task returned {len(values)} value(s) for {expected} "
-                        "hydra.sweeper.direction(s)")
-    if any(math.isnan(v) for v in values):
-        return values, "value is NaN"
-    return values, None
