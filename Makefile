@@ -33,7 +33,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check runner hydra_plugins tests benchmarks
-	$(VENV)/bin/mypy runner
+	$(VENV)/bin/mypy runner hydra_plugins
 
 bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import IntegerNode
+from omegaconf import IntegerNode, OmegaConf
 
 from runner.compat import hydra as compat_hydra
 from runner.compat import optuna as compat_optuna
@@ -89,6 +89,21 @@ def test_job_error() -> None:
     job.return_value = error  # as run_job records a task's exception
     with checking("hydra.job_error", "hydra-core"):
         assert compat_hydra.job_error(job) is error
+
+
+def test_callbacks() -> None:
+    from hydra._internal.callbacks import Callbacks
+    from hydra.types import HydraContext
+
+    from runner.sweep import SweepCallback, of_callbacks
+
+    config = OmegaConf.create({"hydra": {"callbacks": {
+        "sweep": {"_target_": "runner.sweep.SweepCallback"}}}})  # as conf/config.yaml has it
+    with checking("hydra.callbacks", "hydra-core"):
+        built = Callbacks(config)  # as Hydra builds them for a multirun
+        found = compat_hydra.callbacks(HydraContext(config_loader=None, callbacks=built))
+        assert any(isinstance(c, SweepCallback) for c in found)
+        assert of_callbacks(found) is None  # no multirun has started
 
 
 def test_singleton_replaced() -> None:

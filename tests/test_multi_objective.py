@@ -105,10 +105,34 @@ def _child(number: int, accuracy: float, seconds: float, f1: float = 0.5) -> tra
                               sweep_mod.PARAMS_TAG: f'{{"x": "{number}"}}'})
 
 
+class _FrontView:
+    """A multi-objective study's view (runner.sweep.StudyView) with a given Pareto front."""
+
+    def __init__(self, front: set[int]) -> None:
+        self._front = front
+
+    def statuses(self) -> dict[int, str]:
+        return {}
+
+    def states(self) -> dict[str, int]:
+        return {}
+
+    def best_number(self) -> int | None:
+        return None
+
+    def front(self) -> set[int] | None:
+        return self._front
+
+    def reporter_for(self, number: int) -> None:
+        return None
+
+    def plot_source(self) -> None:
+        return None
+
+
 def _sweep(overrides: list[str], front: set[int]) -> sweep_mod.Sweep:
     sweep = sweep_mod.Sweep(make_config(overrides), "optuna", ["x"], 4)
-    sweep.front = lambda: front
-    sweep.best_trial = lambda: None
+    sweep.attach(_FrontView(front), ["x"], 4)
     return sweep
 
 
@@ -137,12 +161,11 @@ def test_a_tied_trial_that_dominates_the_kept_best_replaces_it() -> None:
 def test_parent_report_marks_the_front_and_draws_it() -> None:
     children = [_child(0, 1.0, 3.0), _child(1, 1.0, 1.0), _child(2, 0.9, 0.5)]
     sweep = _sweep(TWO, {1, 2})
-    sweep.parent_run_id = "parent"
-    front = sweep.front_numbers()
+    front = sweep.view.front() if sweep.view else None
     table = sweep_report.trials_csv(children, "val_accuracy", front)
     assert table.splitlines()[:2] == [
-        "trial,run_id,status,on_pareto_front,val_accuracy,x,train_seconds,val_f1,error",
-        "0,run-0,FINISHED,false,1.0,0,3.0,0.5,"]
+        "trial,run_id,status,state,on_pareto_front,val_accuracy,x,train_seconds,val_f1,error",
+        "0,run-0,FINISHED,COMPLETE,false,1.0,0,3.0,0.5,"]
     text = sweep_report.summary(children, children[1], "FINISHED", sweep.goals, front, "parent",
                                 sweep.config.tracking.uri)
     assert ("[sweep] Pareto front (val_accuracy up, train_seconds down): 2 of 3 finished "
@@ -155,7 +178,8 @@ def test_parent_report_marks_the_front_and_draws_it() -> None:
         study.add_trial(optuna.trial.create_trial(
             params={"x": float(child.run_id[-1])}, distributions={"x": FloatDistribution(0, 9)},
             values=[child.metrics["val_accuracy"], child.metrics["train_seconds"]]))
-    names = [name for name, _ in sweep_report.plots(study, sweep.objectives, "val_accuracy")]
+    names = [name for name, _ in sweep_report.plots(study, list(sweep.goals.objectives),
+                                                       "val_accuracy")]
     assert names[:2] == [sweep_report.PARETO_PLOT, "optimization_history.png"]
 
 

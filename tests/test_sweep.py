@@ -12,10 +12,13 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hydra_plugins.runner_optuna_sweeper import parallel
+from hydra_plugins.runner_optuna_sweeper import pruners as pruners_mod
 from hydra_plugins.runner_optuna_sweeper import space as space_mod
 from hydra_plugins.runner_optuna_sweeper import study as study_mod
+from hydra_plugins.runner_optuna_sweeper.view import OptunaStudyView
 from runner import tracking
 from runner.errors import RunnerError
+from runner.sweep import best as best_mod
 from runner.sweep import report as sweep_report
 from tests.conftest import make_config
 
@@ -139,8 +142,8 @@ def test_trials_table_has_one_row_per_trial() -> None:
                                               "runner.error": "boom"}),
     ]
     lines = sweep_report.trials_csv(children, "accuracy").splitlines()
-    assert lines == ["trial,run_id,status,accuracy,x,f1,error", "0,a,FINISHED,0.9,1,0.8,",
-                     "1,b,FAILED,,2,,boom"]
+    assert lines == ["trial,run_id,status,state,accuracy,x,f1,error",
+                     "0,a,FINISHED,COMPLETE,0.9,1,0.8,", "1,b,FAILED,FAIL,,2,,boom"]
 
 
 def test_each_trial_thread_sees_its_own_hydra_job_config() -> None:
@@ -263,12 +266,115 @@ def test_child_statuses_follow_the_study_and_the_best_is_optunas_on_a_tie(
                                           {"val_accuracy": study.trials[number].value or 0.0},
                                           {sweep_mod.TRIAL_TAG: str(number)}))
     sweep = sweep_mod.Sweep(make_config([]), "optuna", ["x"], 4)
-    sweep.outcomes = lambda: study_mod.mlflow_statuses(study)
-    sweep.best_trial = lambda: study_mod.best_number(study)
-    fixed = sweep._reconcile(children)
+    sweep.attach(OptunaStudyView(study, per_fold=False), ["x"], 4)
+    fixed = best_mod.reconcile(children, sweep.view.statuses() if sweep.view else {})
     assert [c.status for c in fixed] == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
     stored = [mlflow.get_run(c.run_id).info.status for c in children]
     assert stored == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
     best = sweep._best_child(fixed)
     assert best is not None
     assert best.tags[sweep_mod.TRIAL_TAG] == str(study.best_trial.number)
+
+
+@pytest.mark.parametrize("name", list(pruners_mod.PRUNERS))
+def test_each_pruner_option_builds_its_optuna_pruner(name: str) -> None:
+    cfg = OmegaConf.structured(pruners_mod.PRUNERS[name])
+    pruner = pruners_mod.build(cfg, name)
+    assert type(pruner).__name__ == cfg._target_.rsplit(".", 1)[-1]
+    assert pruners_mod.per_fold(pruner) == (name == "wilcoxon")
+
+
+def test_a_bad_pruner_is_one_line_naming_the_key() -> None:
+    def refusal(cfg: dict, group: str = "median", objectives: int = 1) -> str:
+        with pytest.raises(RunnerError) as error:
+            pruners_mod.build(OmegaConf.create(cfg), group, objectives)
+        assert "\n" not in str(error.value)
+        return str(error.value)
+
+    median = {"_target_": "optuna.pruners.MedianPruner"}
+    assert "not an Optuna pruner" in refusal({"_target_": "optuna.samplers.TPESampler"})
+    assert "cannot import it" in refusal({"_target_": "optuna.pruners.NoSuchPruner"})
+    assert "MedianPruner takes no patience" in refusal({**median, "patience": 3})
+    assert "prunes single-objective sweeps only" in refusal(median, objectives=2)
+    nop = pruners_mod.build(OmegaConf.create({"_target_": "optuna.pruners.NopPruner"}), "nop", 2)
+    assert type(nop).__name__ == "NopPruner"
+    # an overridden _target_ drops the chosen option's defaults it does not take
+    threshold = pruners_mod.build(OmegaConf.create(
+        {"_target_": "optuna.pruners.ThresholdPruner", "n_startup_trials": 5, "lower": 0.5}),
+        "median")
+    assert type(threshold).__name__ == "ThresholdPruner"
+
+
+def test_the_reporter_tells_running_means_or_fold_scores_and_raises_when_pruned() -> None:
+    from runner.errors import TrialPruned
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    told = {}
+    for per_fold in (False, True):
+        trial = study.ask()
+        view = OptunaStudyView(study, per_fold)
+        view.running(trial)
+        report = view.reporter_for(trial.number)
+        assert report is not None
+        report(0, 0.8)
+        report(1, 0.85)  # folds 0.8 and 0.9
+        told[per_fold] = study.trials[trial.number].intermediate_values
+        view.ended(trial.number)
+        assert view.reporter_for(trial.number) is None
+        study.tell(trial, 0.85)
+    assert told[False] == {0: 0.8, 1: 0.85}
+    assert told[True] == pytest.approx({0: 0.8, 1: 0.9})
+    trial = study.ask()
+    view = OptunaStudyView(study, per_fold=False)
+    view.running(trial)
+    report = view.reporter_for(trial.number)
+    assert report is not None
+    with pytest.raises(TrialPruned, match="pruned at step 0"):
+        report(0, 0.4)
+    two = optuna.create_study(directions=["maximize", "minimize"])
+    view = OptunaStudyView(two, per_fold=False)
+    view.running(two.ask())
+    assert view.reporter_for(0) is None  # Optuna takes no intermediate values there
+
+
+def test_a_pruned_trial_is_a_killed_run_tagged_pruned_and_counted_apart(
+        mlflow_uri: str) -> None:
+    import mlflow
+
+    from runner import sweep as sweep_mod
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment("pruned")
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+    study.tell(study.ask(dist), 0.9)
+    pruned = study.ask(dist)
+    pruned.report(0.2, 0)
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    children = []
+    for number in (0, 1):  # both runs FINISHED: trial 1 was pruned after its run ended
+        with mlflow.start_run(tags={sweep_mod.TRIAL_TAG: str(number)}) as run:
+            mlflow.log_metrics({"accuracy": 0.9 - 0.7 * number, "accuracy_fold0": 0.9,
+                                "accuracy_fold1": 0.9 - 1.4 * number})
+        children.append(tracking.ChildRun(run.info.run_id, "FINISHED",
+                                          mlflow.get_run(run.info.run_id).data.metrics,
+                                          {sweep_mod.TRIAL_TAG: str(number)}))
+    view = OptunaStudyView(study, per_fold=False)
+    fixed = best_mod.reconcile(children, view.statuses())
+    stored = mlflow.get_run(children[1].run_id)
+    assert (stored.info.status, stored.data.tags[sweep_mod.STATE_TAG]) == ("KILLED", "PRUNED")
+    assert [sweep_report.trial_state(c) for c in fixed] == ["COMPLETE", "PRUNED"]
+    assert view.states() == sweep_report.state_counts(fixed) == {
+        "COMPLETE": 1, "PRUNED": 1, "FAIL": 0, "INTERRUPTED": 0}
+    table = sweep_report.trials_csv(fixed, "accuracy").splitlines()
+    assert table[0].startswith("trial,run_id,status,state,accuracy,accuracy_std,")
+    row = table[2].split(",")
+    assert row[2:4] == ["KILLED", "PRUNED"]
+    assert [float(v) for v in row[4:6]] == pytest.approx([0.2, 0.7])  # the value, its spread
+    goals = sweep_mod.Sweep(make_config([]), "optuna", ["x"], 2).goals
+    text = sweep_report.summary(fixed, fixed[0], "FINISHED", goals, None, "p", None,
+                                view.states())
+    assert "[sweep] FINISHED: 1 finished, 1 pruned, 0 failed, 0 killed" in text
+    assert "+-std" in text
+    assert sweep_report.scores_figure(fixed, "accuracy") is not None

@@ -303,3 +303,77 @@ def test_two_objective_sweep_logs_its_pareto_front_and_registers_the_fronts_best
     assert champion.run_id == _refit(runs, best.info.run_id).info.run_id
     info = mlflow.models.get_model_info("models:/penguin-classifier@champion")
     assert info.saved_input_example_info is not None
+
+
+def _study(tmp_path: Path) -> optuna.Study:
+    return optuna.load_study(study_name="runner",
+                             storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+
+
+def test_pruned_trials_agree_in_optuna_mlflow_and_the_summary_after_a_kill_and_resume(
+        tmp_path: Path) -> None:
+    """A pruner chosen by its _target_: a trial scoring below 0.7 is pruned (a regParam of 100
+    leaves the model the class priors). Killed -9 right after the first trial's run ended, before
+    Optuna heard of it; the same command resumes, with two trials at once."""
+    from mlflow import MlflowClient
+
+    from tests.reliability import kill_hook
+
+    args = ["hydra/sweeper=optuna", "hydra/sweeper/sampler=grid", "hydra.sweeper.sampler.seed=7",
+            SPARK, "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+            "+hydra.sweeper.pruner.lower=0.7", "model.regParam=choice(0.01,0.05,100.0)"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "-m", *args,
+                             "hydra.sweeper.n_jobs=1"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**env, **kill_hook.env("trial-ended")},
+                            timeout=TIMEOUT, start_new_session=True, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert [t.state.name for t in _study(tmp_path).trials] == ["RUNNING"]  # not told yet
+
+    done = _run(tmp_path, [*args, "hydra.sweeper.n_jobs=2"])
+    assert done.returncode == 0, done.stdout
+    assert "(1 trial(s) that ended before the interruption told)" in done.stdout
+    states = sorted(t.state.name for t in _study(tmp_path).trials)
+    assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert "[sweep] FINISHED: 2 finished, 1 pruned, 0 failed, 0 killed" in done.stdout
+    parents, children = _split(_runs(tmp_path))
+    pruned = [c for c in children if c.data.tags.get("runner.sweep.state") == "PRUNED"]
+    assert [c.info.status for c in pruned] == ["KILLED"]
+    assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED", "KILLED"]
+    assert pruned[0].data.params["model.regParam"] == "100.0"
+    parent = parents[0]
+    assert parent.data.metrics["trials_pruned"] == 1.0
+    best = parent.data.tags["runner.sweep.best_run_id"]
+    assert best != pruned[0].info.run_id
+    champion = MlflowClient().get_model_version_by_alias("penguin-classifier", "champion")
+    assert champion.run_id == best
+    table = MlflowClient().download_artifacts(parent.info.run_id, "trials.csv", str(tmp_path))
+    rows = Path(table).read_text().splitlines()
+    assert rows[0].startswith("trial,run_id,status,state,")
+    assert sum(",KILLED,PRUNED," in row for row in rows) == 1
+    assert "trial_scores.png" in _artifacts(parent.info.run_id)
+
+
+def test_a_data_error_is_one_line_before_the_sweep_and_no_run(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,label\n" + "".join(f"{i}.0,{i % 3}.5,a\n" for i in range(20)))
+    done = _run(tmp_path, [*OPTUNA, f"data.path={bad}", "data.label=label", "features=auto",
+                           "hydra.sweeper.n_trials=2"])
+    assert done.returncode != 0, done.stdout
+    errors = [line for line in done.stdout.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, done.stdout
+    assert "label 'label' has a single class" in errors[0]
+    assert "[sweep] trial" not in done.stdout
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+
+
+def test_a_sweep_whose_every_trial_fails_counts_them_as_optuna_does(tmp_path: Path) -> None:
+    """Each trial fails before its run exists (its data file is swept, and missing)."""
+    done = _run(tmp_path, ["hydra/sweeper=optuna", SPARK, "hydra.sweeper.max_failure_rate=1.0",
+                           "hydra.sweeper.n_trials=2", "data.path=choice(nope.csv)"])
+    states = [t.state.name for t in _study(tmp_path).trials]
+    assert states == ["FAIL", "FAIL"]
+    assert "0 finished, 2 failed, 0 killed" in done.stdout

@@ -193,8 +193,6 @@ def suggests_a_fixed_key(cfg: DictConfig, trial: optuna.Trial) -> None:
 
 
 def test_custom_search_space_suggestions_become_overrides() -> None:
-    from hydra_plugins.runner_optuna_sweeper.optuna_sweeper import OptunaSweeper
-
     path = f"{__name__}.configure"
     extend = space_mod.custom_search_space(path)
     space = space_mod.parse(["model.regParam=interval(0,1)", "model.maxIter=7"])
@@ -203,7 +201,7 @@ def test_custom_search_space_suggestions_become_overrides() -> None:
     for _ in range(10):
         trial = study.ask(space.distributions)
         space_mod.configure_trial(trial, space, extend, cfg, path)
-        overrides = dict(o.split("=", 1) for o in OptunaSweeper._overrides(trial, space))
+        overrides = dict(o.split("=", 1) for o in space_mod.overrides(trial, space))
         assert abs(float(overrides["model.elasticNetParam"])
                    - float(overrides["model.regParam"])) <= 0.1 + 1e-12
         assert 0 <= int(overrides["+model.seed"]) <= 9

@@ -1,6 +1,8 @@
-"""Config schema of the sweeper, stored in Hydra's ConfigStore as ``hydra/sweeper: optuna`` and
+"""Config schema of the sweeper, stored in Hydra's ConfigStore as ``hydra/sweeper: optuna``,
 ``hydra/sweeper/sampler: tpe | random | grid | cmaes | nsgaii | qmc | gp | motpe`` (the official
-plugin's names and keys, with optuna 5's samplers and their main arguments)."""
+plugin's names and keys, with optuna 5's samplers and their main arguments) and
+``hydra/sweeper/pruner: nop | median | percentile | successive_halving | hyperband | wilcoxon``
+(optuna 5's pruners and their arguments)."""
 
 from dataclasses import dataclass, field
 from enum import Enum
@@ -106,13 +108,76 @@ SAMPLERS: dict[str, type[SamplerConfig]] = {
 
 
 @dataclass
+class PrunerConfig:
+    """A trial's intermediate values are its fold scores as folds finish (the running mean;
+    Wilcoxon: each fold's own score): a pruner stops a trial between folds."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class NopPrunerConfig(PrunerConfig):
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class MedianPrunerConfig(PrunerConfig):
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class PercentilePrunerConfig(MedianPrunerConfig):
+    _target_: str = "optuna.pruners.PercentilePruner"
+    percentile: float = 25.0  # a trial below the 25th percentile of the others at a step stops
+
+
+@dataclass
+class SuccessiveHalvingPrunerConfig(PrunerConfig):
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"  # an int, or auto
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+    bootstrap_count: int = 0
+
+
+@dataclass
+class HyperbandPrunerConfig(PrunerConfig):
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"  # an int, or auto
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+@dataclass
+class WilcoxonPrunerConfig(PrunerConfig):
+    _target_: str = "optuna.pruners.WilcoxonPruner"
+    p_threshold: float = 0.1
+    n_startup_steps: int = 2
+
+
+# hydra/sweeper/pruner=<name>
+PRUNERS: dict[str, type[PrunerConfig]] = {
+    "nop": NopPrunerConfig, "median": MedianPrunerConfig, "percentile": PercentilePrunerConfig,
+    "successive_halving": SuccessiveHalvingPrunerConfig, "hyperband": HyperbandPrunerConfig,
+    "wilcoxon": WilcoxonPrunerConfig,
+}
+
+
+@dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.runner_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     # the sampler stays a config: the sweeper instantiates it once it knows the study (a resumed
     # seeded sampler gets a shifted seed; the grid sampler gets its grid)
     _recursive_: bool = False
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
     sampler: SamplerConfig = MISSING
+    # stops a trial between its folds when it cannot win (runner.sweep.Reporter); nop: never
+    pruner: PrunerConfig = MISSING
     # the task function's return value (runner: evaluation.primary) is maximized by default;
     # a list ([maximize, minimize]) makes a multi-objective study, one direction per value the
     # task returns (runner: evaluation.objectives). Any: OmegaConf has no enum-or-list type.
@@ -147,6 +212,8 @@ def register() -> None:
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="runner")
     for name, node in SAMPLERS.items():
         cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="runner")
+    for name, pruner in PRUNERS.items():
+        cs.store(group="hydra/sweeper/pruner", name=name, node=pruner, provider="runner")
 
 
 register()  # Hydra imports every module under hydra_plugins when it looks for plugins

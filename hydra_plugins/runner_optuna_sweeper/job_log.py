@@ -37,7 +37,7 @@ class ThreadJobLogs(logging.Handler):
                 handler.handle(record)
 
     @contextmanager
-    def opened(self, job_logging: DictConfig) -> Iterator[None]:
+    def opened(self, job_logging: Any) -> Iterator[None]:
         """This thread's records go to the files of ``job_logging`` for the block."""
         handlers = file_handlers(job_logging)
         self._local.handlers = handlers
@@ -60,14 +60,14 @@ class ThreadJobLogs(logging.Handler):
         return logged
 
 
-def file_handlers(job_logging: DictConfig) -> list[logging.Handler]:
+def file_handlers(job_logging: Any) -> list[logging.Handler]:
     """The root logger's file handlers that a Hydra job logging config asks for (default:
     ``<job output dir>/<job name>.log``); its console handlers are left out: the sweep prints
     one line per trial."""
     conf = OmegaConf.to_container(job_logging, resolve=True)
     if not isinstance(conf, dict):
         return []
-    configurator = logging.config.DictConfigurator(conf)
+    configurator = logging.config.DictConfigurator({str(k): v for k, v in conf.items()})
     config: Any = configurator.config
     formatters = config.get("formatters", {})
     for name in list(formatters):

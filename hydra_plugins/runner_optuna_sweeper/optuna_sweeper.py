@@ -1,70 +1,69 @@
-"""The Hydra Sweeper: ask Optuna for a trial, launch it as a Hydra job, tell Optuna its value.
+"""The Hydra Sweeper: its keys checked, the study opened (or resumed) and handed to runner's
+sweep, then the ask/tell loop (loop.py) asks Optuna for trials, runs them as Hydra jobs and
+tells Optuna how each ended.
 
 With runner's sweep callback active (conf/config.yaml), the study and the MLflow parent run are
-tied together: the parent's id is kept in the study, so a resumed study logs into the same parent.
+tied together: the sweeper hands runner's ``Sweep`` a view of the study (``runner.sweep.
+StudyView``, here view.OptunaStudyView) and the parent's id is kept in the study, so a resumed
+study logs into the same parent. Checks of the sweeper's keys live in checks.py, samplers.py,
+pruners.py and space.py; the study's storage and life in storage.py and study.py; the results
+file in results.py.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
-from concurrent.futures import Future, as_completed, wait
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from runner import sweep as runner_sweep
 from runner.compat import hydra as compat_hydra
-from runner.config import value_of
 from runner.console import out as say
-from runner.errors import RunnerError, first_line
+from runner.errors import RunnerError
+from runner.sweep import milestones
 
-from . import lock, parallel, samplers
+from . import checks, lock, loop, pruners, results, samplers
 from . import space as space_mod
 from . import storage as storage_mod
 from . import study as study_mod
+from .view import OptunaStudyView
 
 if TYPE_CHECKING:  # optuna is imported when a sweep runs, not when Hydra scans its plugins
     import optuna
+    from optuna.pruners import BasePruner
 
 log = logging.getLogger(__name__)
-DIRECTIONS = ("minimize", "maximize")
-
-
-def parse_directions(direction: Any) -> list[str]:
-    """``hydra.sweeper.direction`` as a list of names: one, or one per objective."""
-    given = list(direction) if isinstance(direction, (list, tuple, ListConfig)) else [direction]
-    names = [getattr(d, "name", str(d)) for d in given]
-    if not names or any(n not in DIRECTIONS for n in names):
-        raise RunnerError(f"hydra.sweeper.direction={show_directions(names)}: each direction must "
-                          "be minimize or maximize; a list ([maximize,minimize]) makes a "
-                          "multi-objective sweep, one direction per objective")
-    return names
-
-
-def show_directions(names: list[str]) -> str:
-    """As written on the command line: ``maximize`` or ``[maximize,minimize]``."""
-    return names[0] if len(names) == 1 else f"[{','.join(names)}]"
 
 
 class OptunaSweeper(Sweeper):
     def __init__(self, sampler: Any, direction: Any, storage: str | None, study_name: str | None,
                  new_study: bool, n_trials: int, n_jobs: int, max_failure_rate: float,
-                 params: DictConfig | None, custom_search_space: str | None = None) -> None:
-        self.sampler_cfg = sampler
+                 params: DictConfig | None, custom_search_space: str | None = None,
+                 pruner: Any = None) -> None:
+        self.sampler_cfg, self.pruner_cfg = sampler, pruner
         self.direction = direction  # parsed by _validate, where a mistake is one line
         self.directions: list[str] = []
         self.storage, self.study_name, self.new_study = storage, study_name, new_study
         self.n_trials, self.n_jobs = n_trials, n_jobs
-        self.max_failure_rate, self.params = max_failure_rate, params or {}
+        self.max_failure_rate = max_failure_rate
+        self.params: Mapping[Any, Any] = params or {}
         self.custom_search_space = custom_search_space
         self._extend: space_mod.CustomSearchSpace | None = None
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+
+    @property
+    def composed(self) -> DictConfig:
+        """The sweep's config, which Hydra hands ``setup``."""
+        if self.config is None:
+            raise RuntimeError("OptunaSweeper.setup was not called")
+        return self.config
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -87,10 +86,11 @@ class OptunaSweeper(Sweeper):
     def _sweep(self, arguments: list[str]) -> Any:
         self._validate()
         storage = storage_mod.storage_url(self.storage)
+        config = self.composed
         # runner's default study is its experiment's (named after data.name): sweeps of
         # different data sets in one storage never share a study; other apps: the job name
-        name = self.study_name or str(OmegaConf.select(self.config, "tracking.experiment_name",
-                                                       default=None) or self.config.hydra.job.name)
+        name = self.study_name or str(OmegaConf.select(config, "tracking.experiment_name",
+                                                       default=None) or config.hydra.job.name)
         # one sweep of a study at a time, refused here: before the JVM, the MLflow store and
         # the imports of SQLAlchemy and Optuna (seconds); two copies would tell each other's
         # trials and register twice
@@ -103,81 +103,56 @@ class OptunaSweeper(Sweeper):
             if not space.distributions:
                 raise RunnerError("nothing to search: give hydra.sweeper.params or sweep "
                                   "overrides such as 'model.regParam=interval(0.001,1.0)'")
-            # the search space, the sampler and the custom function: checked before a JVM starts
-            space_mod.check_types(space, self.config)
+            # the search space, sampler, pruner and custom function: checked before a JVM starts
+            space_mod.check_types(space, config)
             self._sampler(space, 0)
+            pruner = self._pruner()
             self._extend = space_mod.custom_search_space(self.custom_search_space)
-            return self._run_study(space, storage, name, sweep_lock)
+            return self._run_study(space, storage, name, sweep_lock, pruner)
         finally:
             sweep_lock.release()
 
     def _validate(self) -> None:
         """The sweeper's own keys, checked before anything starts (one line each)."""
-        if self.n_trials < 1:
-            raise RunnerError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 1")
-        if self.n_jobs < 1:
-            raise RunnerError(f"hydra.sweeper.n_jobs={self.n_jobs}: must be at least 1")
-        if not 0.0 <= self.max_failure_rate <= 1.0:
-            raise RunnerError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be "
-                              "between 0 and 1")
-        self.directions = parse_directions(self.direction)
-        evaluation = self.config.get("evaluation")
-        if evaluation is None or evaluation.get("primary") is None:
-            return  # not runner's task: the task's return value is optimized as it is
-        self._check_objectives(evaluation)
-
-    def _check_objectives(self, evaluation: DictConfig) -> None:
-        """One direction per objective, each the metric's own (a loss minimized, a score
-        maximized)."""
-        names = runner_sweep.check_objectives(evaluation)
-        primary = value_of(evaluation.primary)
-        given = show_directions(self.directions)
-        what = (f"{runner_sweep.OBJECTIVES_KEY}={names}" if evaluation.get("objectives") else
-                f"evaluation.primary={primary} (no {runner_sweep.OBJECTIVES_KEY})")
-        if len(names) != len(self.directions):
-            raise RunnerError(
-                f"hydra.sweeper.direction={given} has {len(self.directions)} direction(s) but "
-                f"{what} is {len(names)} objective(s): give one direction per objective, in "
-                "the same order")
-        wanted = ["minimize" if runner_sweep.lower_is_better(n) else "maximize" for n in names]
-        for name, have, want in zip(names, self.directions, wanted, strict=True):
-            if have == want:
-                continue
-            better = "lower" if want == "minimize" else "higher"
-            if names == [primary] and not evaluation.get("objectives"):
-                raise RunnerError(
-                    f"hydra.sweeper.direction={have} disagrees with evaluation.primary={primary}, "
-                    f"which is {better} is better: set hydra.sweeper.direction={want} (or pick "
-                    "another evaluation.primary)")
-            raise RunnerError(
-                f"hydra.sweeper.direction={given} disagrees with {what}: {name} is {better} is "
-                f"better, so {want} it: set hydra.sweeper.direction={show_directions(wanted)}")
+        checks.check_counts(self.n_trials, self.n_jobs, self.max_failure_rate)
+        self.directions = checks.directions(self.direction, self.composed)
 
     def _run_study(self, space: space_mod.SearchSpace, storage: str, name: str,
-                   sweep_lock: lock.SweepLock) -> Any:
+                   sweep_lock: lock.SweepLock, pruner: BasePruner) -> Any:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         n_trials = self._n_trials(space)
-        wanted = study_mod.fingerprint(space, self.config, self.directions)
-        runner_sweep.kill_point("storage")
+        wanted = study_mod.fingerprint(space, self.composed, self.directions)
+        milestones.reached("storage")
         study = study_mod.open_study(storage_mod.open_storage(storage), name, self.new_study,
                                      wanted)
+        study.pruner = pruner
         sweep_lock.heartbeat(study)
-        run = self._attach(study, space, n_trials, storage)
-        recovered = study_mod.tell_finished(study, run.finished_before if run else {})
+        view = OptunaStudyView(study, pruners.per_fold(pruner))
+        run = self._attach(study, view, space, n_trials, storage)
+        recovered = study_mod.tell_finished(study, run.finished_before() if run else {})
+        pruned = study_mod.tell_pruned(study, run.pruned_before() if run else set())
         killed = study_mod.fail_interrupted(study)
         study.sampler = self._sampler(space, len(study.trials))
         done = study_mod.counted(study)
         if run:
-            run.done = done
+            run.resume_at(done)
         say(f"[sweep] study {study.study_name!r} in {storage}: "
             f"{'resuming at' if study.trials else 'new,'} {done}/{n_trials} trials"
-            + (f" ({recovered} trial(s) that finished before the interruption told)"
-               if recovered else "")
+            + (f" ({recovered + pruned} trial(s) that ended before the interruption told)"
+               if recovered + pruned else "")
             + (f" ({killed} interrupted trial(s) marked FAIL)" if killed else ""))
-        self._optimize(study, space, n_trials, run)
-        return self._save_results(study)
+        self._loop(study, view, space, run).optimize(n_trials)
+        return results.save(study, str(self.composed.hydra.sweep.dir))
+
+    def _loop(self, study: optuna.Study, view: OptunaStudyView, space: space_mod.SearchSpace,
+              run: runner_sweep.Sweep | None) -> loop.TrialLoop:
+        assert self.hydra_context is not None
+        jobs = loop.Jobs(self.hydra_context, self.task_function, self.composed, self.n_jobs,
+                         self.max_failure_rate)
+        return loop.TrialLoop(study, view, space, run, jobs, self._extend,
+                              self.custom_search_space)
 
     def _n_trials(self, space: space_mod.SearchSpace) -> int:
         if not self._is_grid():
@@ -189,20 +164,21 @@ class OptunaSweeper(Sweeper):
         return str(self.sampler_cfg.get("_target_", "")).endswith("GridSampler")
 
     def _sampler(self, space: space_mod.SearchSpace, existing: int) -> Any:
-        group = self.config.hydra.runtime.choices.get("hydra/sweeper/sampler")
+        group = self.composed.hydra.runtime.choices.get("hydra/sweeper/sampler")
         return samplers.build(self.sampler_cfg, space, existing, group, len(self.directions))
 
-    def _attach(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
-                storage: str) -> runner_sweep.Sweep | None:
-        """Point runner's sweep at this study and its (possibly resumed) MLflow parent run."""
-        run = runner_sweep.current()
+    def _pruner(self) -> BasePruner:
+        group = self.composed.hydra.runtime.choices.get("hydra/sweeper/pruner")
+        return pruners.build(self.pruner_cfg, group, len(self.directions))
+
+    def _attach(self, study: optuna.Study, view: OptunaStudyView, space: space_mod.SearchSpace,
+                n_trials: int, storage: str) -> runner_sweep.Sweep | None:
+        """Hand runner's sweep the study's view and open its (possibly resumed) parent run."""
+        assert self.hydra_context is not None
+        run = runner_sweep.of_callbacks(compat_hydra.callbacks(self.hydra_context))
         if run is None:
             return None
-        run.swept, run.total, run.study = list(space.distributions), n_trials, study
-        run.outcomes = lambda: study_mod.mlflow_statuses(study)
-        run.best_trial = lambda: study_mod.best_number(study)
-        if study_mod.is_multi_objective(study):
-            run.front = lambda: study_mod.front_numbers(study)
+        run.attach(view, list(space.distributions), n_trials)
         # the parent is tagged with the study's uid before its id is stored in the study: a
         # kill in between leaves a parent the next run finds by the tag and adopts
         key = runner_sweep.StudyKey(f"{storage_mod.shown_url(storage)}#{study.study_name}",
@@ -211,125 +187,3 @@ class OptunaSweeper(Sweeper):
         if study.user_attrs.get(study_mod.PARENT_ATTR) != parent:
             study.set_user_attr(study_mod.PARENT_ATTR, parent)
         return run
-
-    def _optimize(self, study: optuna.Study, space: space_mod.SearchSpace, n_trials: int,
-                  run: runner_sweep.Sweep | None) -> None:
-        """Keep ``n_jobs`` trials running, told in the order they were asked.
-
-        Trial k is asked right after trial k - n_jobs is told, so the sampler sees the same
-        finished trials at every ask whatever the trials' timing: a seeded sweep asks for the
-        same trials run after run, with any n_jobs (a trial that ends early waits to be told).
-        """
-        running: dict[Future[JobReturn], optuna.Trial] = {}  # in the order asked
-        untold: list[int] = []  # asked, not told: marked interrupted if the sweep stops
-        try:
-            with self._jobs() as jobs, self._threads():
-                while True:
-                    while (len(running) < self.n_jobs
-                           and study_mod.counted(study) + len(running) < n_trials):
-                        trial = study.ask(space.distributions)
-                        untold.append(trial.number)
-                        space_mod.configure_trial(trial, space, self._extend, self.config,
-                                                  self.custom_search_space)
-                        if run:
-                            run.trial_started(trial.number)
-                        running[jobs.submit(trial.number, self._overrides(trial, space))] = trial
-                    if not running:
-                        break
-                    oldest = next(iter(running))
-                    wait([oldest])
-                    trial = running.pop(oldest)
-                    self._record(study, trial, oldest.result(), run)
-                    untold.remove(trial.number)
-                    self._check_failures(study, n_trials)
-        except BaseException as exc:
-            self._stop(study, running, untold, run)
-            if run:
-                run.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
-        if run:
-            run.finish()
-
-    def _jobs(self) -> parallel.JobPool:
-        return parallel.JobPool(self.hydra_context, self.task_function, self.config, self.n_jobs)
-
-    def _threads(self) -> AbstractContextManager[None]:
-        return parallel.per_thread_hydra_config() if self.n_jobs > 1 else nullcontext()
-
-    def _stop(self, study: optuna.Study, running: dict[Future[JobReturn], optuna.Trial],
-              untold: list[int], run: runner_sweep.Sweep | None) -> None:
-        """Trials still running are cancelled and waited for (none may stay RUNNING); one that
-        completed anyway is told, the others are marked interrupted (they do not count)."""
-        if run:
-            run.cancel_trials()
-        for future in as_completed(running):
-            trial = running[future]
-            ret = future.result() if future.exception() is None else None
-            if ret is not None and ret.status == JobStatus.COMPLETED:
-                self._record(study, trial, ret, run)
-                untold.remove(trial.number)
-        study_mod.mark_interrupted(study, untold)
-
-    @staticmethod
-    def _overrides(trial: optuna.Trial, space: space_mod.SearchSpace) -> list[str]:
-        sampled = [space_mod.as_override(k, v) for k, v in trial.params.items()]
-        return sampled + [f"{k}={v}" for k, v in space.fixed.items()]
-
-    @staticmethod
-    def _record(study: optuna.Study, trial: optuna.Trial, ret: JobReturn,
-              run: runner_sweep.Sweep | None) -> None:
-        run_id = run.run_ids.get(trial.number) if run else None
-        if run_id:
-            trial.set_user_attr("mlflow_run_id", run_id)
-        values, error = _values(ret, len(study.directions))
-        if error is not None:
-            trial.set_user_attr("error", first_line(error) if isinstance(error, BaseException)
-                                else str(error))
-            from optuna.trial import TrialState
-
-            study_mod.tell(study, trial, state=TrialState.FAIL)
-        else:
-            study_mod.tell(study, trial, values[0] if len(values) == 1 else values)
-
-    def _check_failures(self, study: optuna.Study, n_trials: int) -> None:
-        failures = study_mod.failed(study)
-        if failures > self.max_failure_rate * n_trials:
-            raise RunnerError(
-                f"sweep stopped: {failures} trial(s) failed, more than max_failure_rate="
-                f"{self.max_failure_rate} of {n_trials} trials allow (raise "
-                "hydra.sweeper.max_failure_rate to go on); each failed run keeps its error")
-
-    def _save_results(self, study: optuna.Study) -> dict[str, Any] | None:
-        """optimization_results.yaml in the sweep dir, as the official plugin writes it."""
-        from optuna.trial import TrialState
-
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not complete:
-            return None
-        results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name}
-        if study_mod.is_multi_objective(study):  # the official plugin's "solutions"
-            results["solutions"] = [{"number": t.number, "params": t.params, "values": t.values}
-                                    for t in study.best_trials]
-        else:
-            results.update(best_params=study.best_params, best_value=study.best_value)
-        os.makedirs(self.config.hydra.sweep.dir, exist_ok=True)  # no job ran: a finished study
-        OmegaConf.save(OmegaConf.create(results),
-                       f"{self.config.hydra.sweep.dir}/optimization_results.yaml")
-        return results
-
-
-
-def _values(ret: JobReturn, expected: int) -> tuple[list[float], Any]:
-    """The job's value(s) for Optuna, or why the trial failed: its error, a NaN, or another
-    count of values than the study's directions."""
-    if ret.status != JobStatus.COMPLETED:
-        return [], compat_hydra.job_error(ret)
-    raw = ret.return_value
-    values = ([float(v) for v in raw] if isinstance(raw, (list, tuple, ListConfig))
-              else [float(raw)])
-    if len(values) != expected:
-        return values, (f"the task returned {len(values)} value(s) for {expected} "
-                        "hydra.sweeper.direction(s)")
-    if any(math.isnan(v) for v in values):
-        return values, "value is NaN"
-    return values, None

@@ -6,15 +6,14 @@ needs installed. Each problem is one line naming the key.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.compat import hydra as compat_hydra
 from runner.errors import RunnerError, first_line
 
 from . import space as space_mod
+from . import targets
 from .config import SAMPLERS
 
 if TYPE_CHECKING:
@@ -65,14 +64,8 @@ def sampler_class(target: str, objectives: int = 1) -> type[BaseSampler]:
     packages are installed."""
     from optuna.samplers import BaseSampler
 
-    try:
-        cls = compat_hydra.locate(target)  # hydra.utils.get_class logs pages on failure
-    except Exception as exc:  # noqa: BLE001 - Hydra wraps import errors of any kind
-        raise RunnerError(f"{KEY}._target_={target}: cannot import it "
-                          f"({first_line(exc.__cause__ or exc)})") from None
-    if not (isinstance(cls, type) and issubclass(cls, BaseSampler)):
-        raise RunnerError(f"{KEY}._target_={target}: not an Optuna sampler (a subclass of "
-                          "optuna.samplers.BaseSampler)")
+    cls = targets.locate_class(KEY, target, BaseSampler, "an Optuna sampler (a "
+                                "subclass of optuna.samplers.BaseSampler)")
     if objectives > 1:  # before its packages: installing them would not help
         check_multi_objective(cls, objectives)
     for base in cls.__mro__:
@@ -94,23 +87,6 @@ def check_multi_objective(cls: type, objectives: int) -> None:
 
 
 def _accepted(cls: type, cfg: dict[str, Any], group: str | None) -> dict[str, Any]:
-    """``cfg`` without the group defaults ``cls`` does not take; any other key it does not
-    take is an error."""
-    params = inspect.signature(cls).parameters
-    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return cfg
     defaults = SAMPLERS[group]().__dict__ if group in SAMPLERS else {}
-    out, refused = {}, []
-    for key, value in cfg.items():
-        if key.startswith("_") and key.endswith("_") or key in params:
-            out[key] = value
-        elif key in defaults and defaults[key] == value:
-            continue  # the chosen option's default, for another class
-        else:
-            refused.append(key)
-    if refused:
-        raise RunnerError(
-            f"{KEY}: {cls.__name__} takes no {', '.join(refused)} (it takes "
-            f"{', '.join(p for p in params if p != 'search_space') or 'nothing'}); "
-            f"choose a sampler with hydra/sweeper/sampler=<{'|'.join(SAMPLERS)}>")
-    return out
+    return targets.accepted(cls, cfg, defaults, KEY,
+                            f"choose a sampler with hydra/sweeper/sampler=<{'|'.join(SAMPLERS)}>")

@@ -213,7 +213,7 @@ def custom_search_space(path: str | None) -> CustomSearchSpace | None:
         raise RunnerError(f"{where}: cannot import it ({lines[-1]})") from None
     if not callable(function):
         raise RunnerError(f"{where}: a {type(function).__name__}, not a function f(cfg, trial)")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def configure_trial(trial: optuna.Trial, space: SearchSpace, extend: CustomSearchSpace | None,
@@ -260,3 +260,9 @@ def grid(distributions: dict[str, BaseDistribution]) -> dict[str, list[Any]]:
 def as_override(key: str, value: Any) -> str:
     """A sampled value as a Hydra override (None is null in the grammar)."""
     return f"{key}={'null' if value is None else value}"
+
+
+def overrides(trial: optuna.Trial, space: SearchSpace) -> list[str]:
+    """A trial's overrides: its sampled values (custom ones included), then the fixed ones."""
+    sampled = [as_override(k, v) for k, v in trial.params.items()]
+    return sampled + [f"{k}={v}" for k, v in space.fixed.items()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,7 @@ def fingerprint(space: SearchSpace, config: DictConfig, direction: str | Sequenc
 
 def base_config(config: DictConfig, swept: list[str]) -> dict[str, str]:
     """The composed task config as dotted key -> value, without the swept keys."""
-    task = OmegaConf.masked_copy(config, [k for k in config if k not in _NOT_COMPARED])
+    task = OmegaConf.masked_copy(config, [str(k) for k in config if k not in _NOT_COMPARED])
     flat = _flatten(OmegaConf.to_container(task, resolve=True, enum_to_str=True))
     return {k: v for k, v in flat.items()
             if not any(k == s or k.startswith(s + ".") for s in swept)}
@@ -130,7 +130,8 @@ def _create(storage: str | optuna.storages.BaseStorage, name: str, wanted: Finge
             ) -> optuna.Study:
     import optuna
 
-    study = optuna.create_study(study_name=name, storage=storage, directions=wanted.directions)
+    directions: list[Any] = wanted.directions  # minimize/maximize, checked by checks.py
+    study = optuna.create_study(study_name=name, storage=storage, directions=directions)
     _complete_setup(study, wanted)
     return study
 
@@ -139,7 +140,7 @@ def _complete_setup(study: optuna.Study, wanted: Fingerprint) -> None:
     """Store the setup attributes a study has not got yet. Optuna stores one attribute per call:
     a kill between them leaves part of the setup, which would read as another setup forever. A
     study with no trial yet has run nothing, so this command's setup is its setup."""
-    from runner.sweep import kill_point
+    from runner.sweep import milestones
 
     stored = study.user_attrs
     if study.trials or all(ATTR + key in stored for key in SETUP_KEYS):
@@ -150,13 +151,13 @@ def _complete_setup(study: optuna.Study, wanted: Fingerprint) -> None:
     for number, (key, value) in enumerate(missing.items()):
         study.set_user_attr(key, value)
         if number == 0:
-            kill_point("study-setup")
+            milestones.reached("study-setup")
     if UID_ATTR not in stored:
         study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
 
 
 def tell_finished(study: optuna.Study,
-                  finished: dict[int, tuple[str, float | Sequence[float]]]) -> int:
+                  finished: Mapping[int, tuple[str, float | Sequence[float]]]) -> int:
     """Trials left RUNNING whose MLflow run had FINISHED (``finished``: trial number -> run id,
     value or one value per objective) are told their values: an interruption came between the
     run's end and the tell, which waits for the trials asked before it. Returns how many."""
@@ -233,19 +234,52 @@ def tell(study: optuna.Study, trial: optuna.Trial | int,
 
 def mlflow_statuses(study: optuna.Study) -> dict[int, str]:
     """Trial number -> the status its MLflow run must have: FINISHED for a COMPLETE trial,
-    FAILED for a failed one, KILLED for one an interruption ended (it does not count)."""
+    PRUNED for a pruned one (its run ends KILLED, tagged pruned), FAILED for a failed one,
+    KILLED for one an interruption ended (it does not count)."""
     from optuna.trial import TrialState
 
     skip = interrupted(study)
     statuses = {}
     for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        if t.state == TrialState.COMPLETE:
             statuses[t.number] = "FINISHED"
+        elif t.state == TrialState.PRUNED:
+            statuses[t.number] = "PRUNED"
         elif t.state == TrialState.FAIL:
             statuses[t.number] = "KILLED" if t.number in skip else "FAILED"
         else:
             statuses[t.number] = "KILLED"  # RUNNING or WAITING once the sweep has ended
     return statuses
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by runner's states: COMPLETE, PRUNED, FAIL (counted failures) and INTERRUPTED
+    (trials an interruption ended, or still running)."""
+    from optuna.trial import TrialState
+
+    skip = interrupted(study)
+    counts = dict.fromkeys(("COMPLETE", "PRUNED", "FAIL", "INTERRUPTED"), 0)
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            counts[t.state.name] += 1
+        elif t.state == TrialState.FAIL and t.number not in skip:
+            counts["FAIL"] += 1
+        else:
+            counts["INTERRUPTED"] += 1
+    return counts
+
+
+def tell_pruned(study: optuna.Study, numbers: set[int]) -> int:
+    """Trials left RUNNING whose MLflow run ended pruned are told PRUNED (an interruption came
+    between the run's end and the tell). Returns how many."""
+    from optuna.trial import TrialState
+
+    told = 0
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.number in numbers:
+            tell(study, frozen.number, state=TrialState.PRUNED)
+            told += 1
+    return told
 
 
 def best_number(study: optuna.Study) -> int | None:

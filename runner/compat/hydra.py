@@ -21,6 +21,7 @@ from hydra._internal.utils import _locate
 from hydra.core.override_parser.types import Override
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn
+from hydra.types import HydraContext
 from omegaconf import DictConfig
 from omegaconf.base import Node
 
@@ -89,3 +90,9 @@ def config_node(config: DictConfig, key: str) -> Node | None:
     """The OmegaConf node under ``key`` of ``config`` (not its value): its type says what
     values the schema allows (an ``IntegerNode``), and whether it is missing."""
     return config._get_node(key)
+
+
+def callbacks(hydra_context: HydraContext) -> list[Any]:
+    """The multirun's Hydra callbacks, as Hydra built them from ``hydra.callbacks`` (a sweeper
+    finds runner's sweep callback among them)."""
+    return list(hydra_context.callbacks.callbacks)

@@ -15,8 +15,9 @@ from runner import tracking, train
 from runner.config import value_of
 from runner.console import Progress, out
 from runner.context import RunContext
+from runner.sweep.contract import PRUNED
 from runner.sweep.objectives import Goals
-from runner.sweep.runs import trial_number
+from runner.sweep.runs import STATE_TAG, trial_number
 
 REFIT_TAG = tracking.SWEEP_TAG + "refit_of"  # on the winner's refit run: the trial it refits
 REFIT_RUN_TAG = tracking.SWEEP_TAG + "refit_run_id"  # on the parent run
@@ -49,16 +50,25 @@ def reconcile(children: list[tracking.ChildRun], outcomes: dict[int, str]
               ) -> list[tracking.ChildRun]:
     """Child runs' statuses made to agree with the study's trial states (``outcomes``: the study
     is the truth: a run can end FINISHED before an interruption kept Optuna from hearing of it,
-    or stay RUNNING after a kill); without a study, runs left RUNNING become KILLED."""
-    wanted = {}
+    or stay RUNNING after a kill); without a study, runs left RUNNING become KILLED. A PRUNED
+    outcome is a KILLED run tagged pruned."""
+    wanted, tagged = {}, []
     for c in children:
         status = outcomes.get(trial_number(c), "KILLED" if c.status == "RUNNING" else c.status)
+        if status == PRUNED:
+            status = "KILLED"
+            if c.tags.get(STATE_TAG) != PRUNED:
+                tagged.append(c.run_id)
         if status != c.status:
             wanted[c.run_id] = status
-    if not wanted:
+    for run_id in tagged:
+        tracking.log_to_run(run_id, tags={STATE_TAG: PRUNED})
+    if wanted:
+        tracking.set_statuses(wanted)
+    if not wanted and not tagged:
         return children
-    tracking.set_statuses(wanted)
-    return [tracking.ChildRun(c.run_id, wanted.get(c.run_id, c.status), c.metrics, c.tags)
+    return [tracking.ChildRun(c.run_id, wanted.get(c.run_id, c.status), c.metrics,
+                              {**c.tags, **({STATE_TAG: PRUNED} if c.run_id in tagged else {})})
             for c in children]
 
 

@@ -10,6 +10,8 @@ TRIAL_TAG = tracking.SWEEP_TAG + "trial"
 PARAMS_TAG = tracking.SWEEP_TAG + "params"
 STUDY_TAG = tracking.SWEEP_TAG + "study"  # <storage>#<study name>, for people
 STUDY_UID_TAG = tracking.SWEEP_TAG + "study_uid"  # the study's uid, to adopt an unstored parent
+# A trial's state beside its run's status: PRUNED on a pruned trial's run (ended KILLED)
+STATE_TAG = tracking.TRIAL_STATE_TAG
 
 
 def trial_number(child: tracking.ChildRun) -> int:

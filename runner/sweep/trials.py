@@ -25,6 +25,7 @@ from runner.config import value_of
 from runner.console import Progress
 from runner.context import RunContext
 from runner.errors import RunnerError
+from runner.sweep.contract import Reporter
 from runner.sweep.objectives import OBJECTIVES_KEY, Goals
 from runner.sweep.runs import PARAMS_TAG, TRIAL_TAG, split_overrides
 from runner.train import selection
@@ -78,10 +79,12 @@ class JobGroups:
 
 def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
         swept_keys: list[str], kind: str, goals: Goals, context: RunContext,
-        jobs: JobGroups, report: selection.Report | None = None) -> Trial:
+        jobs: JobGroups, report: Reporter | None = None) -> Trial:
     """Prepare trial ``number``, score it on the sweep's validation folds (never the test
-    split) and log it as a child run of ``parent_run_id``. ``report``: the pruner's hook, told
-    the running validation mean after each fold; it may raise TrialPruned."""
+    split) and log it as a child run of ``parent_run_id``. ``report``: the study's reporter for
+    this trial's intermediate values (None: no study, or one that takes none), told the running
+    validation mean after each fold; it raises TrialPruned inside the run, which then ends
+    pruned."""
     if not cfg.tracking.run_name:
         OmegaConf.update(cfg, "tracking.run_name", f"trial-{number:03d}")
     swept = {k: v for k, v in split_overrides(overrides).items() if k in swept_keys}

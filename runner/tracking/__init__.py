@@ -66,6 +66,7 @@ from runner.tracking.runs import (
 )
 from runner.tracking.sweeps import (
     SWEEP_TAG,
+    TRIAL_STATE_TAG,
     ChildRun,
     child_runs,
     end_parent,
@@ -84,6 +85,7 @@ from runner.tracking.sweeps import (
 )
 
 __all__ = [
+    "TRIAL_STATE_TAG",
     "CHAMPION_ALIAS",
     "CONFIG_ARTIFACT",
     "DECLARED_TYPES_KEY",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import __version__
 from runner.config.types import MLFLOW_TYPES
-from runner.errors import first_line
+from runner.errors import TrialPruned, first_line
 from runner.tracking import registry_sqlite
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ OVERRIDES_ARTIFACT = "overrides.yaml"
 MODEL_ARTIFACT = "model"
 TAG_PREFIX = "runner."
 ERROR_TAG = TAG_PREFIX + "error"
+# A sweep trial's state where the run's status cannot say it: PRUNED (the run ends KILLED)
+TRIAL_STATE_TAG = TAG_PREFIX + "sweep.state"
 # A model version tagged runner.status=failed (or whose run is not FINISHED) is never served,
 # promoted or picked as latest
 STATUS_TAG, FAILED = registry_sqlite.STATUS_TAG, registry_sqlite.FAILED
@@ -38,7 +40,8 @@ store_lock = threading.Lock()
 
 @contextmanager
 def run(name: str | None, tags: dict[str, str], parent_run_id: str | None = None) -> Iterator[str]:
-    """Start an MLflow run and always end it: FINISHED, FAILED (error kept as a tag) or KILLED."""
+    """Start an MLflow run and always end it: FINISHED, FAILED (error kept as a tag) or KILLED
+    (interrupted, or a sweep trial its pruner stopped: tagged ``runner.sweep.state=PRUNED``)."""
     import mlflow
 
     all_tags = {**tags, **({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})}
@@ -46,6 +49,10 @@ def run(name: str | None, tags: dict[str, str], parent_run_id: str | None = None
     try:
         yield active.info.run_id
     except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except TrialPruned:
+        mlflow.set_tag(TRIAL_STATE_TAG, "PRUNED")
         mlflow.end_run("KILLED")
         raise
     except BaseException as exc:

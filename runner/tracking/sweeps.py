@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 SWEEP_TAG = runs.TAG_PREFIX + "sweep."
+TRIAL_STATE_TAG = runs.TRIAL_STATE_TAG
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 studies, and the sweeper's own keys checked before the JVM (issue 13).
 
 The kill points are real kill -9s of the real CLI process and its JVM, placed with
-$RUNNER_TEST_KILL_AT (runner.sweep.kill_point); tests/reliability/killcheck.py kills at random
-moments instead, from outside.
+$RUNNER_TEST_KILL_AT, through the test-only hook on the sweep's milestones
+(tests/reliability/kill_hook.py on runner.sweep.milestones); tests/reliability/killcheck.py kills
+at random moments instead, from outside.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hydra_plugins.runner_optuna_sweeper import storage as storage_mod
 from hydra_plugins.runner_optuna_sweeper import study as study_mod
 from runner.errors import RunnerError
 from tests.conftest import make_config
+from tests.reliability import kill_hook
 
 SPARK = "spark.master='local[2]'"
 SPACE = ["model.regParam=interval(0.001,1.0)", "model.maxIter=range(5,30)"]
@@ -33,7 +35,7 @@ TIMEOUT = 400
 
 def _runner(tmp_path: Path, args: list[str], kill_at: str = "") -> subprocess.Popen:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "RUNNER_TEST_KILL_AT": kill_at}
+           **kill_hook.env(kill_at)}
     return subprocess.Popen([sys.executable, "-m", "runner.cli", "-m", *args], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # its own group: kill -9 takes the JVM too
