@@ -29,8 +29,9 @@ PARETO_ARTIFACT = "pareto.csv"  # multi-objective sweeps: the trials on the Pare
 PARETO_PLOT = "pareto_front.png"
 FRONT_COLUMN = "on_pareto_front"
 SCORES_PLOT = "trial_scores.png"  # each trial's score and its spread across folds
-# A trial's fold scores are logged as <metric>_fold<k>; trials.csv adds <primary>_std
-FOLD_SUFFIX, STD_SUFFIX = "_fold", "_std"
+# A trial's fold scores are logged as <metric>_fold_<k> and their spread as <metric>_std
+# (runner.pipeline.cv: val_accuracy_fold_0, val_accuracy_std)
+FOLD_SUFFIX, STD_SUFFIX = "_fold_", "_std"
 COMPLETE = "COMPLETE"
 # The summary's word and the parent's trials_<word> metric for each state
 _COUNTED = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed",
@@ -83,7 +84,7 @@ def trial_state(child: tracking.ChildRun) -> str:
 
 
 def folds(child: tracking.ChildRun, metric: str) -> list[float]:
-    """The fold scores of ``metric`` a trial logged (``<metric>_fold<k>``), in fold order."""
+    """The fold scores of ``metric`` a trial logged (``<metric>_fold_<k>``), in fold order."""
     found = {}
     for name, value in child.metrics.items():
         head, _, k = name.rpartition(FOLD_SUFFIX)
@@ -93,7 +94,10 @@ def folds(child: tracking.ChildRun, metric: str) -> list[float]:
 
 
 def spread(child: tracking.ChildRun, metric: str) -> float | None:
-    """The standard deviation of a trial's fold scores (None without two folds)."""
+    """The standard deviation of a trial's fold scores (None without two folds): the one it
+    logged, else computed from its fold scores (a pruned trial's, logged so far)."""
+    if f"{metric}{STD_SUFFIX}" in child.metrics:
+        return child.metrics[f"{metric}{STD_SUFFIX}"]
     scores = folds(child, metric)
     return statistics.pstdev(scores) if len(scores) > 1 else None
 
@@ -105,7 +109,8 @@ def trials_csv(children: list[tracking.ChildRun], primary: str,
     scores included); with the ``front`` of a multi-objective sweep, whether the trial is on
     it."""
     keys = sorted({k for c in children for k in trial_params(c)})
-    metrics = sorted({k for c in children for k in c.metrics} - {primary})
+    metrics = sorted({k for c in children for k in c.metrics} - {primary,
+                                                                  f"{primary}{STD_SUFFIX}"})
     marked = [FRONT_COLUMN] if front is not None else []
     spreads = [spread(c, primary) for c in children]
     std = [f"{primary}{STD_SUFFIX}"] if any(v is not None for v in spreads) else []
