@@ -39,6 +39,7 @@ SLOWEST_FIRST = [
     "test_sweep_cli.py",
     "test_real_files.py",  # two CLI runs (a first run, a sweep): ~4 min on a loaded machine
     "reliability/test_sweep_faults.py",
+    "test_selection.py",  # CV parity with CrossValidator, two holdout sweeps in process
     "test_tracking_server.py",
     "test_cli.py",
     "test_jvm_options.py",
@@ -49,6 +50,7 @@ SLOWEST_FIRST = [
     "reliability/test_bad_data.py",
     "test_sweeper_parity.py",
     "test_features.py",
+    "test_missing_values.py",
     "reliability/test_registration_faults.py",
 ]
 

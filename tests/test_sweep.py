@@ -355,8 +355,9 @@ def test_a_pruned_trial_is_a_killed_run_tagged_pruned_and_counted_apart(
     children = []
     for number in (0, 1):  # both runs FINISHED: trial 1 was pruned after its run ended
         with mlflow.start_run(tags={sweep_mod.TRIAL_TAG: str(number)}) as run:
-            mlflow.log_metrics({"accuracy": 0.9 - 0.7 * number, "accuracy_fold0": 0.9,
-                                "accuracy_fold1": 0.9 - 1.4 * number})
+            mlflow.log_metrics({"val_accuracy": 0.9 - 0.7 * number,
+                                "val_accuracy_fold_0": 0.9,
+                                "val_accuracy_fold_1": 0.9 - 1.4 * number})
         children.append(tracking.ChildRun(run.info.run_id, "FINISHED",
                                           mlflow.get_run(run.info.run_id).data.metrics,
                                           {sweep_mod.TRIAL_TAG: str(number)}))
@@ -367,8 +368,8 @@ def test_a_pruned_trial_is_a_killed_run_tagged_pruned_and_counted_apart(
     assert [sweep_report.trial_state(c) for c in fixed] == ["COMPLETE", "PRUNED"]
     assert view.states() == sweep_report.state_counts(fixed) == {
         "COMPLETE": 1, "PRUNED": 1, "FAIL": 0, "INTERRUPTED": 0}
-    table = sweep_report.trials_csv(fixed, "accuracy").splitlines()
-    assert table[0].startswith("trial,run_id,status,state,accuracy,accuracy_std,")
+    table = sweep_report.trials_csv(fixed, "val_accuracy").splitlines()
+    assert table[0].startswith("trial,run_id,status,state,val_accuracy,val_accuracy_std,")
     row = table[2].split(",")
     assert row[2:4] == ["KILLED", "PRUNED"]
     assert [float(v) for v in row[4:6]] == pytest.approx([0.2, 0.7])  # the value, its spread
@@ -377,4 +378,4 @@ def test_a_pruned_trial_is_a_killed_run_tagged_pruned_and_counted_apart(
                                 view.states())
     assert "[sweep] FINISHED: 1 finished, 1 pruned, 0 failed, 0 killed" in text
     assert "+-std" in text
-    assert sweep_report.scores_figure(fixed, "accuracy") is not None
+    assert sweep_report.scores_figure(fixed, "val_accuracy") is not None
