@@ -87,7 +87,7 @@ def test_sex_sweep_registers_its_own_name(runs: Runs) -> None:
 
     sweep = runs.sweep
     assert sweep.returncode == 0, (sweep.stdout + sweep.stderr)[-3000:]
-    assert f"[sweep] best trial's model: {SEX} version 1 @champion" in sweep.stdout
+    assert f"[sweep] refit winner's model: {SEX} version 1 @champion" in sweep.stdout
     client = MlflowClient(f"sqlite:///{runs.root / 'mlflow.db'}")
     assert client.get_registered_model(SPECIES).aliases == {"champion": 1}
     assert len(client.search_model_versions(f"name='{SPECIES}'")) == 1

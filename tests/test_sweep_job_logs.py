@@ -17,7 +17,8 @@ from omegaconf import OmegaConf
 from hydra_plugins.runner_optuna_sweeper.job_log import ThreadJobLogs, file_handlers
 from runner import console
 
-STEPS = ("Spark session, MLflow store and data ready:", "pipeline fitted (", "evaluated (")
+# a trial scores on the sweep's validation folds (issue #21): no test-split evaluation
+STEPS = ("Spark session, MLflow store and data ready:", "scored on 3-fold cross-validation (")
 
 
 def _job_logging(path: Path) -> dict:

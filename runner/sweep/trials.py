@@ -98,6 +98,7 @@ def run(cfg: DictConfig, overrides: list[str], number: int, parent_run_id: str,
                           parent_run_id) as run_id:
             validated = selection.validate_and_log(prepared, context, folds, run_id, overrides,
                                                    report)
+            quiet.step(f"scored on {folds.name}")
             logged = None
             if cfg.evaluation.test_each_trial or with_model:
                 logged = selection.fit_whole_and_log(prepared, context,
