@@ -32,7 +32,7 @@ SPANS: dict[str, dict[str, str]] = {
     "runner.cli.entry": {"main": "runner main"},
     "runner.train.steps": {"run": "train.run", "prepare": "prepare", "fit": "fit (wait)",
                            "evaluate_and_log": "evaluate and log (wait)",
-                           "_log_inputs": "log inputs (config, params, dataset)"},
+                           "log_inputs": "log inputs (config, params, dataset)"},
     "runner.pipeline.assemble": {"check": "config check",
                                  "build_pipeline": "pipeline build"},
     "runner.tracking.connect": {"check_store": "store check", "configure": "store open"},

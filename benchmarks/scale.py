@@ -92,15 +92,17 @@ INFER = textwrap.dedent(
     t0 = time.perf_counter()
     import pandas  # noqa: F401  - its import is not inference
     t1 = time.perf_counter()
-    from runner.data import dataset, schema
-    columns = schema.schema_of(cfg.data)
+    from runner.data import dataset
+    from runner.data.spec import DataSpec
+    spec = DataSpec.resolve(cfg.data)  # the schema inferred, as a run resolves it once
+    columns = spec.schema
     t2 = time.perf_counter()
     out = {"pandas import": t1 - t0, "inference": t2 - t1, "columns": len(columns)}
     if sys.argv[2] == "profile":
         from runner.spark import get_session
         session = get_session(cfg.spark, sys.argv[1])
         t3 = time.perf_counter()
-        data = dataset.load(session, cfg.data)
+        data = dataset.load(session, spec)
         out.update({"read, profile, split": time.perf_counter() - t3, "rows": data.rows})
     print(json.dumps(out))
     """

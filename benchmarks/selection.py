@@ -42,10 +42,11 @@ CROSS_VALIDATOR = textwrap.dedent(
     start = time.perf_counter()
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
-    from runner import spark as spark_mod, train
+    from runner import spark as spark_mod
     from runner.context import RunContext
     from runner.data import dataset as data_mod
-    from runner.pipeline import cv
+    from runner.data.spec import for_task
+    from runner.pipeline import build_pipeline, cv, with_class_names
     from hydra import compose, initialize_config_module
     from runner.config.schemas import register_configs
 
@@ -56,16 +57,18 @@ CROSS_VALIDATOR = textwrap.dedent(
                       overrides=["spark.master='local[2]'", f"data.path={path}"])
     session = spark_mod.get_session(cfg.spark)
     context = RunContext()
-    dataset = data_mod.load(session, cfg.data, context)
-    pipeline, _ = train.build_pipeline(cfg, dataset, context)
-    frame = cv.assign(dataset.train, cfg.data.label, int(cfg.data.split.seed), folds).cache()
+    spec = for_task(cfg.data, context)
+    dataset = data_mod.load(session, spec, context)
+    spec = with_class_names(spec, dataset)
+    pipeline, _ = build_pipeline(cfg, spec, dataset, context)
+    frame = cv.assign(dataset.train, spec.label, spec.split.seed, folds).cache()
     frame.count()
     lr = pipeline.getStages()[-1]
     builder = ParamGridBuilder()
     for name, values in grid.items():
         builder = builder.addGrid(lr.getParam(name), values)
     maps = builder.build()
-    evaluator = MulticlassClassificationEvaluator(labelCol=cfg.data.label,
+    evaluator = MulticlassClassificationEvaluator(labelCol=spec.label,
                                                   metricName="accuracy")
     model = CrossValidator(estimator=pipeline, estimatorParamMaps=maps, evaluator=evaluator,
                            numFolds=folds, foldCol=cv.FOLD_COL, parallelism=2).fit(frame)

@@ -79,11 +79,25 @@ def _models(run_id: str) -> list[str]:
     return [m.name for m in found]
 
 
+def _assert_trial_logs(tmp_path: Path, scored_on: str, n_trials: int, console: str) -> None:
+    """Each trial's own ``runner.log`` (Hydra's job dir) holds that trial's progress lines once
+    (issue #15's leftover: trials one at a time, Hydra's per-job logging, and in threads, the
+    sweeper's ThreadJobLogs); the console keeps one line per trial."""
+    logs = sorted((tmp_path / "outputs" / "multirun").glob("*/*/[0-9]*/runner.log"))
+    assert [log.parent.name for log in logs] == [str(n) for n in range(n_trials)], console
+    for log in logs:
+        text = log.read_text()
+        for step in ("Spark session, MLflow store and data ready:", f"scored on {scored_on} ("):
+            assert text.count(f"runner: {step}") == 1, f"{log}:\n{text}"
+    assert "runner: scored on" not in console
+
+
 def test_grid_sweep_selects_on_validation_and_registers_the_refit_winner(
         tmp_path: Path) -> None:
     done = _run(tmp_path, ["model.regParam=0.01,0.5", "model.maxIter=5", SPARK])
     assert done.returncode == 0, done.stdout
     assert "[sweep] trial 2/2" in done.stdout
+    _assert_trial_logs(tmp_path, "3-fold cross-validation", 2, done.stdout)
     runs = _runs(tmp_path)
     parents, children = _split(runs)
     assert len(parents) == 1
@@ -257,6 +271,7 @@ def test_parallel_trials_leave_optuna_and_mlflow_consistent(tmp_path: Path) -> N
         assert "val_accuracy_fold_0" not in child.data.metrics  # one validation part
     jobs = [p for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir()]
     assert sorted(p.name for p in jobs) == [str(n) for n in range(n_trials)]
+    _assert_trial_logs(tmp_path, "validation split 0.25", n_trials, done.stdout)
 
 
 def test_two_objective_sweep_logs_its_pareto_front_and_registers_the_fronts_best(
@@ -270,7 +285,7 @@ def test_two_objective_sweep_logs_its_pareto_front_and_registers_the_fronts_best
     done = _run(tmp_path, ["hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=7", SPARK,
                            "hydra.sweeper.direction=[maximize,minimize]",
                            "evaluation.objectives=[accuracy,train_seconds]",
-                           f"hydra.sweeper.n_trials={n_trials}",
+                           f"hydra.sweeper.n_trials={n_trials}", "data.split.validation=0.25",
                            "model.maxIter=int(interval(5,20))",
                            "model.regParam=interval(0.001,1.0)"])
     assert done.returncode == 0, done.stdout

@@ -83,7 +83,7 @@ def test_parallel_sweep_against_the_server_leaves_six_finished_children(
     space = ["model.regParam=interval(0.001,1.0)", "model.maxIter=range(5,30)"]
     proc = run_cli("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6",
                    "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=3",
-                   "tracking.log_models=none",
+                   "tracking.log_models=none", "data.split.validation=0.25",  # a fit a trial
                    "tracking.experiment_name=parallel", f"tracking.uri={mlflow_server.url}",
                    "spark.master='local[2]'", *space, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -52,8 +52,10 @@ def _run(tmp_path: Path, args: list[str], kill_at: str = "") -> subprocess.Compl
 
 
 def _sweep_args(n_trials: int, *extra: str) -> list[str]:
+    # one validation part, one fit a trial: these tests are about faults, not selection
     return ["hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=3", "hydra.sweeper.n_jobs=1",
-            f"hydra.sweeper.n_trials={n_trials}", SPARK, *SPACE, *extra]
+            f"hydra.sweeper.n_trials={n_trials}", SPARK, *SPACE, "data.split.validation=0.25",
+            *extra]
 
 
 def counts(tmp_path: Path, study_name: str = "runner") -> dict[str, int]:
