@@ -217,7 +217,7 @@ def test_predict_keeps_a_label_value_unseen_in_training(spark, cfg_factory, tmp_
     from runner import predict
 
     features, label = write_csv(tmp_path / "iris.csv", "iris", labels)
-    cfg = configure(cfg_factory([f"model={model}", "model.maxIter=50", "model.regParam=0.01",
+    cfg = configure(cfg_factory([f"model={model}", "model.maxIter=20", "model.regParam=0.01",
                                  "evaluation.confusion_matrix=false"]),
                     tmp_path / "iris.csv", features, label, label_type)
     result = train.run(cfg, [])

@@ -219,6 +219,7 @@ def configure_lr(cfg: DictConfig, trial: optuna.Trial) -> None:
 def test_runner_sweep_samples_ints_and_runs_the_custom_search_space(tmp_path: Path) -> None:
     done = _runner(tmp_path, ["model.maxIter=int(interval(5,20))", "hydra.sweeper.n_trials=3",
                               "tracking.log_models=none", "hydra.sweeper.sampler.seed=1",
+                              "data.split.validation=0.25",  # a fit a trial: about sampling
                               f"hydra.sweeper.custom_search_space={__name__}.configure_lr"])
     assert done.returncode == 0, done.stdout + done.stderr
     study = optuna.load_study(study_name="runner",
