@@ -68,6 +68,23 @@ def test_the_archive_is_named_for_the_java_and_the_class_path(
     assert one != class_archive.archive_path("openjdk 17.0.15", "/opt/extra.jar")
 
 
+def test_each_pyspark_install_has_its_own_archive(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JVM maps an archive only for the jar paths and mtimes it was written with: two
+    virtualenvs with the same pyspark (same jar names and sizes) get two archives, and a jar
+    rewritten in place (pyspark reinstalled) a new one."""
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "cache"))
+    venvs = [tmp_path / "venv-a" / "jars", tmp_path / "venv-b" / "jars"]
+    for jars in venvs:
+        jars.mkdir(parents=True)
+        (jars / "spark-core.jar").write_bytes(b"PK" * 10)
+        os.utime(jars / "spark-core.jar", ns=(10**18, 10**18))
+    one, two = (class_archive.archive_path("openjdk 17.0.15", "", jars) for jars in venvs)
+    assert one != two
+    os.utime(venvs[0] / "spark-core.jar", ns=(2 * 10**18, 2 * 10**18))
+    assert class_archive.archive_path("openjdk 17.0.15", "", venvs[0]) != one
+
+
 def _truncated(real_archive: Path, to: Path) -> Path:
     to.parent.mkdir(parents=True, exist_ok=True)
     to.write_bytes(real_archive.read_bytes()[: real_archive.stat().st_size // 2])

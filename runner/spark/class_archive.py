@@ -37,14 +37,19 @@ def cache_dir() -> Path:
     return Path(base) / "runner"
 
 
-def archive_path(java_description: str, class_path: str) -> Path:
+def archive_path(java_description: str, class_path: str, jars: Path | None = None) -> Path:
     """Where the archive for this Java (``java -version`` output and binary) and class path
-    (pyspark's jars, names and sizes, plus the driver's extra class path) lives."""
+    (pyspark's ``jars`` folder, its path and each jar's name, size and mtime, plus the driver's
+    extra class path) lives. The JVM maps an archive only for the jar paths, sizes and mtimes
+    it was written with, and says nothing when they differ: a second virtualenv (or pyspark
+    reinstalled) keyed like the first ran every job without the archive (a cold penguins run
+    17.8 s instead of 11.3 s) and never wrote its own."""
     import pyspark
 
-    jars = Path(pyspark.__file__).parent / "jars"
-    listing = sorted(f"{p.name}:{p.stat().st_size}" for p in jars.glob("*.jar"))
-    key = "\n".join([java_description, pyspark.__version__, class_path, *listing])
+    jars = (jars or Path(pyspark.__file__).parent / "jars").resolve()
+    listing = sorted(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                     for p in jars.glob("*.jar"))
+    key = "\n".join([java_description, pyspark.__version__, class_path, str(jars), *listing])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "jvm" / f"spark-{pyspark.__version__}-{digest}.jsa"
 
