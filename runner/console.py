@@ -19,8 +19,13 @@ LOG = logging.getLogger("runner")
 
 
 def say(text: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Print ``text`` (stderr unless ``stream``) and write it to the job's log file."""
-    print(text, file=sys.stderr if stream is None else stream, flush=True)  # noqa: T201
+    """Print ``text`` (stderr unless ``stream``) and write it to the job's log file.
+
+    The line and its newline go in one write: ``print`` writes them apart, so two processes
+    sharing a stream (serve's workers) could join their lines into one."""
+    to = sys.stderr if stream is None else stream
+    to.write(f"{text}\n")
+    to.flush()
     to_job_log(text, level)
 
 
