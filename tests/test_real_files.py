@@ -54,7 +54,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     sweep = subprocess.run([runner, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2",
                             "hydra.sweeper.sampler.seed=7", f"data.path={path}",
                             "data.label=sex", "features=auto", "spark.master='local[2]'",
-                            "model.regParam=interval(0.0,0.1)"], **common)
+                            "model.regParam=interval(0.0,0.1)",
+                            # one validation part, one fit a trial: the subject is the names
+                            "data.split.validation=0.25"], **common)
     return Runs(root, first, sweep)
 
 
