@@ -85,6 +85,46 @@ def test_each_pyspark_install_has_its_own_archive(tmp_path: Path,
     assert class_archive.archive_path("openjdk 17.0.15", "", venvs[0]) != one
 
 
+def test_a_new_archive_deletes_those_no_jvm_will_map_again(tmp_path: Path) -> None:
+    """Writing an archive for a pyspark install deletes the archives of installs that are gone
+    or whose jars changed since; those of other live installs (or other Javas), one whose
+    writer still runs and one of unknown origin stay."""
+    def install(name: str, mtime: int = 10**18) -> Path:
+        jars = tmp_path / name / "jars"
+        jars.mkdir(parents=True)
+        (jars / "spark-core.jar").write_bytes(b"PK")
+        os.utime(jars / "spark-core.jar", ns=(mtime, mtime))
+        return jars
+
+    here, other, gone = install("here"), install("other"), install("gone")
+    folder = tmp_path / "cache" / "jvm"
+
+    def written(name: str, jars: Path) -> Path:
+        archive = folder / f"{name}.jsa"
+        assert "ArchiveClassesAtExit" in class_archive.java_options(archive, jars)
+        archive.write_bytes(b"archive")  # as the JVM leaves it at exit
+        (folder / f"{name}.writer").write_text(str(_dead_pid()))
+        return archive
+
+    before_upgrade, other_java = written("old", here), written("java21", here)
+    of_other, of_gone = written("other", other), written("gone", gone)
+    running = written("running", gone)
+    class_archive.claim(running, os.getpid())  # its writer alive (this process stands in)
+    unknown = folder / "unknown.jsa"
+    unknown.write_bytes(b"archive")
+    (gone / "spark-core.jar").unlink()
+    gone.rmdir()
+    os.utime(here / "spark-core.jar", ns=(2 * 10**18, 2 * 10**18))  # pyspark reinstalled
+
+    java17 = written("java17", here)  # another Java's, for the jars as they are now
+    new = written("new", here)
+    assert sorted(p.name for p in folder.glob("*.jsa")) == sorted(
+        p.name for p in (new, java17, of_other, running, unknown))
+    assert not (folder / "old.jars").exists()
+    assert not (folder / "gone.writer").exists()
+    assert {before_upgrade.exists(), other_java.exists(), of_gone.exists()} == {False}
+
+
 def _truncated(real_archive: Path, to: Path) -> Path:
     to.parent.mkdir(parents=True, exist_ok=True)
     to.write_bytes(real_archive.read_bytes()[: real_archive.stat().st_size // 2])

@@ -46,12 +46,25 @@ def archive_path(java_description: str, class_path: str, jars: Path | None = Non
     17.8 s instead of 11.3 s) and never wrote its own."""
     import pyspark
 
-    jars = (jars or Path(pyspark.__file__).parent / "jars").resolve()
-    listing = sorted(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                     for p in jars.glob("*.jar"))
-    key = "\n".join([java_description, pyspark.__version__, class_path, str(jars), *listing])
+    jars = (jars or pyspark_jars()).resolve()
+    key = "\n".join([java_description, pyspark.__version__, class_path, str(jars),
+                     _signature(jars)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "jvm" / f"spark-{pyspark.__version__}-{digest}.jsa"
+
+
+def _signature(jars: Path) -> str:
+    """Each jar's name, size and mtime: what the JVM checks before it maps an archive."""
+    listing = sorted(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                     for p in jars.glob("*.jar"))
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest()
+
+
+def pyspark_jars() -> Path:
+    """The jars folder of the pyspark this process imports."""
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
 
 
 # CDS archive header (JDK 17, include/cds.h): magic, crc, version, then 7 regions of 72 bytes
@@ -92,17 +105,18 @@ def _discard_if_damaged(archive: Path) -> None:
     console.note(f"deleted the damaged class archive {archive} ({why}); this run writes a new one")
 
 
-def java_options(archive: Path) -> str:
+def java_options(archive: Path, jars: Path | None = None) -> str:
     """The driver JVM's flags: map the archive when it is complete; else write it at exit when
     no other JVM is writing it (then ``claim`` must be called with the JVM's pid); else none,
-    as when the cache directory cannot be written."""
+    as when the cache directory cannot be written. ``jars``: the pyspark jars folder the
+    archive is for (this process's by default), recorded beside an archive being written."""
     try:
-        return _options(archive)
+        return _options(archive, (jars or pyspark_jars()).resolve())
     except OSError:
         return ""
 
 
-def _options(archive: Path) -> str:
+def _options(archive: Path, jars: Path) -> str:
     lock = _lock(archive)
     if archive.exists() and not _writer_alive(lock):
         with contextlib.suppress(FileNotFoundError):
@@ -112,7 +126,34 @@ def _options(archive: Path) -> str:
         return f"-XX:SharedArchiveFile={archive} {QUIET}"
     if archive.exists() or not _take(lock):
         return ""  # another JVM is writing it: run without, as before
+    _prune(archive, jars)
+    _source(archive).write_text(f"{jars}\n{_signature(jars)}\n")
     return f"-XX:ArchiveClassesAtExit={archive} {QUIET}"
+
+
+def _source(archive: Path) -> Path:
+    """The file beside an archive naming the jars folder it was written for."""
+    return archive.with_suffix(".jars")
+
+
+def _prune(archive: Path, jars: Path) -> None:
+    """Delete the archives no JVM will map again (each ~220 MB): those whose jars folder is
+    gone (a deleted virtualenv) or holds other jars now (pyspark reinstalled or upgraded). Not
+    one written for these same jars (another Java's), nor one whose writer still runs; a JVM
+    mapping one keeps its pages."""
+    for source in archive.parent.glob("*.jars"):
+        old = source.with_suffix(".jsa")
+        if old == archive:
+            continue  # this run's own, being written
+        with contextlib.suppress(OSError, ValueError):
+            folder, _, signature = source.read_text().strip().partition("\n")
+            written_for = Path(folder)
+            if written_for.is_dir() and _signature(written_for) == signature.strip():
+                continue
+            if _writer_alive(_lock(old)):
+                continue
+            for stale in (old, _lock(old), source):
+                stale.unlink(missing_ok=True)
 
 
 def claim(archive: Path, jvm_pid: int) -> None:
